@@ -1,0 +1,1 @@
+"""Runtime code every catalog service needs: settings, database, outbox, Kafka config, envelope, logging."""

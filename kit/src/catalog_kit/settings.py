@@ -1,0 +1,23 @@
+"""Settings base shared by every service; configuration comes only from the environment."""
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# These defaults match what `catalog-stack up` starts locally, so a developer needs no environment at all.
+LOCAL_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:55432/catalog"
+LOCAL_KAFKA_BOOTSTRAP_SERVERS = "127.0.0.1:19092"
+
+
+class CatalogSettings(BaseSettings):
+    """Connection and logging settings common to all services."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    database_url: str = Field(default=LOCAL_DATABASE_URL, description="SQLAlchemy URL of the catalog database.")
+    kafka_bootstrap_servers: str = Field(default=LOCAL_KAFKA_BOOTSTRAP_SERVERS)
+    kafka_client_extra: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra librdkafka/aiokafka settings as JSON (security.protocol, sasl.* for a real cluster).",
+    )
+    log_level: str = "INFO"
+    db_pool_size: int = 10

@@ -1,0 +1,1 @@
+"""Catalog enricher stream processor (built by its own issue)."""

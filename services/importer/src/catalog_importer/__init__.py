@@ -1,0 +1,1 @@
+"""Catalog importer stream processor (built by its own issue)."""

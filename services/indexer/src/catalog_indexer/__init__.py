@@ -1,0 +1,1 @@
+"""Catalog indexer stream processor (built by its own issue)."""

@@ -1,0 +1,1 @@
+"""Catalog media stream processor (built by its own issue)."""

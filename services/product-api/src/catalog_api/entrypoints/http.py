@@ -1,0 +1,228 @@
+"""The product API: FastAPI app factory and the `catalog-api` command."""
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+import uvicorn
+from catalog_kit.db import make_engine, make_session_factory
+from catalog_kit.envelope import valid_traceparent
+from catalog_kit.jsonlog import configure_logging
+from catalog_kit.outbox import OutboxWriter
+from fastapi import Body, Depends, FastAPI, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog_api.adapters.idempotency import IdempotencyStore, StoredResponse
+from catalog_api.domain.model import Product
+from catalog_api.domain.products import ProductDraft
+from catalog_api.entrypoints import problems
+from catalog_api.entrypoints.body_limit import BodySizeLimit
+from catalog_api.entrypoints.problems import Problem
+from catalog_api.service_layer.catalog import ProductCatalog
+from catalog_api.settings import ApiSettings
+
+log = logging.getLogger("catalog_api")
+SOURCE = "/catalog/product-api"
+
+
+def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = None) -> FastAPI:
+    """The API wired to the catalog database; `sessions` may be given by tests."""
+    sessions = sessions or make_session_factory(make_engine(settings.database_url, settings.db_pool_size))
+    outbox = OutboxWriter(SOURCE)
+    write_keys = settings.write_keys()
+    idempotency_ttl = timedelta(hours=settings.idempotency_ttl_hours)
+
+    app = FastAPI(
+        title="Catalog product API",
+        version="1.0.0",
+        description="Products with their variants. Writes need `Authorization: Bearer <key>`.",
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    problems.install(app)
+
+    def db() -> Iterator[Session]:
+        with sessions() as session:
+            yield session
+
+    def writer(authorization: Annotated[str | None, Header()] = None) -> str:
+        """The caller's principal (a digest of its key) if it may write; 401 otherwise."""
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not any(hmac.compare_digest(token, key) for key in write_keys):
+            raise Problem(
+                401,
+                "unauthorized",
+                "Unauthorized",
+                "writes need Authorization: Bearer <key>",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+    def catalog(request: Request, session: Annotated[Session, Depends(db)]) -> ProductCatalog:
+        return ProductCatalog(session, outbox, valid_traceparent(request.headers.get("traceparent")))
+
+    Catalog = Annotated[ProductCatalog, Depends(catalog)]
+    Writer = Annotated[str, Depends(writer)]
+
+    @app.post(
+        "/products",
+        status_code=201,
+        tags=["products"],
+        responses={409: {"description": "SKU in use"}, 422: {"description": "Invalid field(s)"}},
+    )
+    def create_product(
+        draft: ProductDraft,
+        catalog: Catalog,
+        principal: Writer,
+        idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    ) -> JSONResponse:
+        """Create a product; with `Idempotency-Key`, a repeated request returns the first response."""
+        with catalog.session.begin():
+            store = IdempotencyStore(catalog.session, idempotency_ttl)
+            key = f"{principal}:{idempotency_key}"
+            if idempotency_key is not None:
+                stored = store.claim(key, hashlib.sha256(draft.model_dump_json().encode()).hexdigest())
+                if stored is not None:
+                    return JSONResponse(
+                        stored.body, stored.status_code, {**stored.headers, "Idempotent-Replay": "true"}
+                    )
+            product = catalog.create(draft)
+            headers = {"Location": f"/products/{product.id}", **_etag(product)}
+            if idempotency_key is not None:
+                store.complete(key, StoredResponse(201, product.snapshot(), headers))
+        log.info("product created", extra={"product_id": str(product.id), "version": product.version})
+        return JSONResponse(product.snapshot(), 201, headers)
+
+    @app.get("/products/{product_id}", tags=["products"])
+    def get_product(
+        product_id: uuid.UUID, catalog: Catalog, if_none_match: Annotated[str | None, Header()] = None
+    ) -> Response:
+        product = catalog.get(product_id)
+        if if_none_match is not None and str(product.version) in _etags(if_none_match):
+            return Response(status_code=304, headers=_etag(product))
+        return JSONResponse(product.snapshot(), headers=_etag(product))
+
+    @app.get("/products", tags=["products"])
+    def list_products(
+        catalog: Catalog,
+        brand: str | None = None,
+        status: Literal["draft", "active", "archived"] | None = None,
+        updated_since: datetime | None = None,
+        cursor: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=settings.page_size_max)] = 50,
+    ) -> dict[str, Any]:
+        """Products ordered by id; follow `next_cursor` until it is null."""
+        page = catalog.products.page(
+            brand=brand,
+            status=status,
+            updated_since=updated_since,
+            after=_decode_cursor(cursor),
+            limit=limit + 1,
+        )
+        more = len(page) > limit
+        items = page[:limit]
+        return {
+            "items": [p.snapshot() for p in items],
+            "next_cursor": _encode_cursor(items[-1].id) if more else None,
+        }
+
+    @app.patch(
+        "/products/{product_id}",
+        tags=["products"],
+        responses={412: {"description": "Stale If-Match"}, 428: {"description": "If-Match missing"}},
+    )
+    def patch_product(
+        product_id: uuid.UUID,
+        catalog: Catalog,
+        _: Writer,
+        patch: Annotated[dict[str, Any], Body(description="JSON Merge Patch (RFC 7396) of the core fields")],
+        if_match: Annotated[str | None, Header()] = None,
+    ) -> JSONResponse:
+        """Change core fields; `If-Match` must carry the ETag the change was based on."""
+        if if_match is None:
+            raise Problem(
+                428,
+                "precondition-required",
+                "If-Match required",
+                "send the product's ETag in If-Match so a concurrent change is not overwritten",
+            )
+        with catalog.session.begin():
+            product = catalog.patch(product_id, patch, _etags(if_match))
+        log.info("product updated", extra={"product_id": str(product.id), "version": product.version})
+        return JSONResponse(product.snapshot(), headers=_etag(product))
+
+    @app.delete("/products/{product_id}", status_code=204, tags=["products"])
+    def delete_product(
+        product_id: uuid.UUID, catalog: Catalog, _: Writer, if_match: Annotated[str | None, Header()] = None
+    ) -> Response:
+        with catalog.session.begin():
+            catalog.delete(product_id, _etags(if_match) if if_match is not None else None)
+        log.info("product deleted", extra={"product_id": str(product_id)})
+        return Response(status_code=204)
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"])
+    def readyz(session: Annotated[Session, Depends(db)]) -> dict[str, str]:
+        """The process can serve: its database answers."""
+        try:
+            session.execute(text("SELECT 1"))
+        except Exception as exc:
+            raise Problem(503, "not-ready", "Database unreachable", type(exc).__name__) from exc
+        return {"status": "ready"}
+
+    return app
+
+
+def _etag(product: Product) -> dict[str, str]:
+    return {"ETag": f'"{product.version}"'}
+
+
+def _etags(header: str) -> set[str]:
+    """The versions an If-Match / If-None-Match header names (`"3"`, `W/"3"` or `*`)."""
+    return {tag.strip().removeprefix("W/").strip('"') for tag in header.split(",") if tag.strip()}
+
+
+def _encode_cursor(last_id: uuid.UUID) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": str(last_id)}).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None) -> uuid.UUID | None:
+    if cursor is None:
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return uuid.UUID(data["after"])
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise Problem(
+            400,
+            "bad-cursor",
+            "Invalid cursor",
+            "pass back next_cursor exactly as received",
+            [{"field": "cursor", "message": "not a cursor this API issued", "code": "cursor"}],
+        ) from exc
+
+
+def main() -> None:
+    settings = ApiSettings()
+    configure_logging("product-api", settings.log_level)
+    if not settings.write_keys():
+        log.warning("no API_KEYS configured: every write will be refused with 401")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_config=None,
+        access_log=False,
+    )

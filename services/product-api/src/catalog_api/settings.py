@@ -1,0 +1,26 @@
+"""Product API and relay settings (environment variables, typed defaults)."""
+
+from catalog_kit.settings import CatalogSettings
+from pydantic import Field
+
+
+class ApiSettings(CatalogSettings):
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_keys: str = Field(default="", description="Comma-separated bearer keys allowed to write; none: no writes.")
+    max_body_bytes: int = 1024 * 1024
+    idempotency_ttl_hours: int = 24
+    page_size_max: int = 200
+
+    def write_keys(self) -> list[str]:
+        return [key.strip() for key in self.api_keys.split(",") if key.strip()]
+
+
+class RelaySettings(CatalogSettings):
+    relay_batch_size: int = 2000
+    relay_poll_interval_s: float = 1.0
+    relay_delivery_timeout_s: float = 30.0
+    relay_standby_retry_s: float = 0.5
+    relay_retention_hours: float = 24.0
+    relay_cleanup_interval_s: float = 60.0
+    relay_report_interval_s: float = 10.0

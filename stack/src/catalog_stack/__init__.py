@@ -1,0 +1,1 @@
+"""Local infrastructure and process supervision for `make run`, `make stop` and the test session."""

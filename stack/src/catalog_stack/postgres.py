@@ -1,0 +1,200 @@
+"""A project-local PostgreSQL cluster: data, socket and log under the stack's directory, on its own port."""
+
+import glob
+import hashlib
+import logging
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+log = logging.getLogger(__name__)
+
+# Unix socket paths are limited to 107 bytes; deeper checkouts fall back to TCP only.
+_MAX_SOCKET_DIR = 90
+
+
+@dataclass(frozen=True)
+class LocalPostgres:
+    """PostgreSQL from the machine's binaries, run as an unprivileged user when we are root."""
+
+    root: Path
+    port: int
+    database: str = "catalog"
+    user: str = "postgres"
+
+    @property
+    def home(self) -> Path:
+        """Where the cluster lives: `<root>/pg`, or a link from there when the server user cannot reach it."""
+        return self.root / "pg"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "postgres.log"
+
+    def url(self, database: str | None = None) -> str:
+        return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{database or self.database}"
+
+    def start(self) -> None:
+        """Initialise the cluster on first use, start it unless running, and create the database."""
+        bindir = _bindir()
+        owner = _server_user()
+        self._prepare_home(owner)
+        if not (self.data_dir / "PG_VERSION").exists():
+            shutil.rmtree(self.data_dir, ignore_errors=True)  # a half-made cluster from an interrupted initdb
+            self._run(
+                owner,
+                bindir / "initdb",
+                "-D",
+                str(self.data_dir),
+                "-U",
+                self.user,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            )
+            self._configure()
+        if self._run(owner, bindir / "pg_ctl", "-D", str(self.data_dir), "status", check=False) != 0:
+            self._run(
+                owner,
+                bindir / "pg_ctl",
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_file),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            )
+        self._wait_ready()
+        self._ensure_database()
+
+    def stop(self) -> bool:
+        """Stop the cluster (fast shutdown); False if it was not running."""
+        if not (self.data_dir / "PG_VERSION").exists():
+            return False
+        owner = _server_user()
+        ctl = _bindir() / "pg_ctl"
+        if self._run(owner, ctl, "-D", str(self.data_dir), "status", check=False) != 0:
+            return False
+        self._run(owner, ctl, "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60", "stop")
+        return True
+
+    def _prepare_home(self, owner: str | None) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if owner is not None and not self.home.exists() and not _can_traverse(owner, self.root):
+            # A checkout inside a private directory: keep the cluster where the server user can reach it,
+            # linked from the usual place so every path below stays the same.
+            outside = (
+                Path(tempfile.gettempdir())
+                / f"catalog-pg-{hashlib.sha256(bytes(self.root.resolve())).hexdigest()[:12]}"
+            )
+            outside.mkdir(mode=0o700, exist_ok=True)
+            self.home.symlink_to(outside, target_is_directory=True)
+        self.home.mkdir(exist_ok=True)
+        self.socket_dir.mkdir(exist_ok=True)
+        if owner is not None:
+            uid = pwd.getpwnam(owner).pw_uid
+            for path in (self.home.resolve(), self.socket_dir, self.log_file):
+                if path.exists():
+                    os.chown(path, uid, -1)
+
+    def _configure(self) -> None:
+        socket_dir = str(self.socket_dir) if len(str(self.socket_dir)) <= _MAX_SOCKET_DIR else ""
+        settings = {
+            "listen_addresses": "'127.0.0.1'",
+            "port": str(self.port),
+            "unix_socket_directories": f"'{socket_dir}'",
+            "max_connections": "200",
+            "shared_buffers": "'256MB'",
+            "logging_collector": "off",
+        }
+        with (self.data_dir / "postgresql.conf").open("a") as conf:
+            conf.write("\n# catalog local cluster\n")
+            conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
+
+    def _wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with psycopg.connect(self._conninfo("postgres"), connect_timeout=2) as conn:
+                    conn.execute("SELECT 1")
+                return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def _ensure_database(self) -> None:
+        with psycopg.connect(self._conninfo("postgres"), autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{self.database}"')
+
+    def _conninfo(self, database: str) -> str:
+        return f"host=127.0.0.1 port={self.port} user={self.user} dbname={database}"
+
+    def _run(self, owner: str | None, *argv: str | Path, check: bool = True) -> int:
+        cmd = [str(a) for a in argv]
+        if owner is not None:
+            cmd = ["runuser", "-u", owner, "--", *cmd]
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({result.returncode}): {result.stderr or result.stdout}")
+        return result.returncode
+
+
+def _bindir() -> Path:
+    """The newest installed PostgreSQL's bin directory; installs PostgreSQL from Debian when there is none."""
+    found = _find_bindir()
+    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        log.info("installing PostgreSQL from Debian packages")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-q", "postgresql", "postgresql-contrib"], check=True, env=env)
+        found = _find_bindir()
+    if found is None:
+        raise RuntimeError("PostgreSQL binaries not found: install PostgreSQL 15+ or set DATABASE_URL")
+    return found
+
+
+def _find_bindir() -> Path | None:
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
+    if candidates:
+        return Path(candidates[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).resolve().parent if initdb else None
+
+
+def _can_traverse(owner: str, path: Path) -> bool:
+    return subprocess.run(["runuser", "-u", owner, "--", "test", "-x", str(path)], check=False).returncode == 0
+
+
+def _server_user() -> str | None:
+    """PostgreSQL refuses to run as root: use the `postgres` account then (created if missing)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "postgres"],
+            check=True,
+        )
+    return "postgres"

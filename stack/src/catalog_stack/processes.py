@@ -1,0 +1,102 @@
+"""Background processes tracked by pid files, so a later command (or a crashed run) can stop exactly them."""
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ManagedProcess:
+    """A named process whose pid lives in `<run_dir>/<name>.pid` and output in `<log_dir>/<name>.log`."""
+
+    name: str
+    run_dir: Path
+    log_dir: Path
+
+    @property
+    def pid_file(self) -> Path:
+        return self.run_dir / f"{self.name}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.log_dir / f"{self.name}.log"
+
+    def pid(self) -> int | None:
+        """The pid of the live process this file names, or None (a stale file from a crash is removed)."""
+        try:
+            pid = int(self.pid_file.read_text().split()[0])
+            marker = self.pid_file.read_text().split(maxsplit=1)[1]
+        except (FileNotFoundError, ValueError, IndexError):
+            return None
+        if _alive(pid) and marker in _cmdline(pid):
+            return pid
+        self.pid_file.unlink(missing_ok=True)
+        return None
+
+    def start(self, argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: Path | None = None) -> int:
+        """Start `argv` in its own process group unless it is already running; return its pid."""
+        running = self.pid()
+        if running:
+            return running
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as log:
+            proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(env) if env is not None else None,
+                cwd=cwd,
+                start_new_session=True,  # a terminal's Ctrl-C or a dying parent does not take it down
+            )
+        # The marker (the program's name) guards against signalling an unrelated process that reused the pid.
+        self.pid_file.write_text(f"{proc.pid} {Path(argv[0]).name}")
+        return proc.pid
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """SIGTERM the process group, SIGKILL it after `timeout`; True if something was running."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        terminate_group(pid, timeout)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+
+def terminate_group(pid: int, timeout: float = 30.0) -> None:
+    """Stop a process group politely, then firmly."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our own exited child
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return True
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except FileNotFoundError:
+        return ""

@@ -1,0 +1,64 @@
+"""The platform's processes, started in the background with pid files and logs under the stack directory."""
+
+import os
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from catalog_stack.infra import Endpoints, StackConfig
+from catalog_stack.processes import ManagedProcess
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    command: str  # a console script of the workspace
+    health_url: str | None = None
+
+
+def bin_path(command: str) -> str:
+    """A console script next to the running interpreter (the workspace's virtual environment)."""
+    return str(Path(sys.executable).parent / command)
+
+
+def platform_services(api_port: int) -> list[Service]:
+    return [
+        Service("product-api", "catalog-api", f"http://127.0.0.1:{api_port}/readyz"),
+        Service("outbox-relay", "catalog-relay"),
+    ]
+
+
+def start_services(
+    config: StackConfig, endpoints: Endpoints, services: list[Service], extra_env: dict[str, str]
+) -> None:
+    env = {**os.environ, **endpoints.env(), **extra_env}
+    for service in services:
+        ManagedProcess(service.name, config.root / "run", config.root / "log").start(
+            [bin_path(service.command)], env=env
+        )
+    for service in services:
+        if service.health_url:
+            wait_for_http(service.health_url, ManagedProcess(service.name, config.root / "run", config.root / "log"))
+
+
+def stop_services(config: StackConfig, names: list[str]) -> list[str]:
+    return [n for n in reversed(names) if ManagedProcess(n, config.root / "run", config.root / "log").stop()]
+
+
+def wait_for_http(url: str, process: ManagedProcess, timeout: float = 60.0) -> None:
+    """Poll `url` until it answers 200; fail early if the process died (its log says why)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback health URL
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if process.pid() is None:
+            raise RuntimeError(f"{process.name} exited during start; see {process.log_file}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{process.name} not ready at {url} after {timeout}s; see {process.log_file}")
+        time.sleep(0.1)
