@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from catalog_schemas import Topic
-from confluent_kafka import NewTopic
 from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from catalog_kit.settings import CatalogSettings
 

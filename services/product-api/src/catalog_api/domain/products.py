@@ -4,6 +4,7 @@
 """
 
 import json
+import math
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
@@ -13,8 +14,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     StringConstraints,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -26,12 +29,12 @@ MAX_PRICE = Decimal("1000000000")
 MAX_ATTRIBUTES = 100
 MAX_ATTRIBUTE_VALUE_LENGTH = 1000
 MAX_ATTRIBUTES_JSON_BYTES = 16 * 1024
+MAX_ATTRIBUTE_LIST = 50
 MAX_IMAGES = 20
 MAX_VARIANTS = 100
 
 Sku = Annotated[str, StringConstraints(strip_whitespace=True, pattern=SKU_PATTERN)]
 AttributeKey = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-Scalar = Annotated[str, StringConstraints(max_length=MAX_ATTRIBUTE_VALUE_LENGTH)] | bool | int | float
 OptionValue = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Status = Literal["draft", "active", "archived"]
 
@@ -41,6 +44,33 @@ def _known_currency(code: str) -> str:
     if code not in MINOR_UNITS:
         raise PydanticCustomError("currency", "unknown ISO 4217 currency code {code}", {"code": code})
     return code
+
+
+def _attribute_value(value: Any) -> Any:
+    """A scalar or a list of scalars; one precise error rather than one per union member."""
+    items = value if isinstance(value, list) else [value]
+    if isinstance(value, list) and len(value) > MAX_ATTRIBUTE_LIST:
+        raise PydanticCustomError(
+            "attribute_value", "at most {limit} values are allowed", {"limit": MAX_ATTRIBUTE_LIST}
+        )
+    for item in items:
+        if not isinstance(item, str | int | float | bool) or item is None:
+            raise PydanticCustomError("attribute_value", "must be a string, number, boolean or a list of those")
+        if isinstance(item, str) and len(item) > MAX_ATTRIBUTE_VALUE_LENGTH:
+            raise PydanticCustomError(
+                "attribute_value", "values are limited to {limit} characters", {"limit": MAX_ATTRIBUTE_VALUE_LENGTH}
+            )
+        if isinstance(item, float) and not math.isfinite(item):
+            raise PydanticCustomError("attribute_value", "numbers must be finite")
+    return value
+
+
+_SCALAR_SCHEMA: dict[str, Any] = {"type": ["string", "number", "boolean"]}
+AttributeValue = Annotated[
+    Any,
+    PlainValidator(_attribute_value),
+    WithJsonSchema({"oneOf": [_SCALAR_SCHEMA, {"type": "array", "items": _SCALAR_SCHEMA}]}),
+]
 
 
 def _http_url(url: str) -> str:
@@ -80,7 +110,7 @@ class ProductDraft(BaseModel):
     price: Price
     currency: Currency
     stock: int = Field(default=0, ge=0, le=1_000_000_000, description="Ignored when variants are given.")
-    attributes: dict[AttributeKey, Scalar | list[Scalar]] = Field(default_factory=dict, max_length=MAX_ATTRIBUTES)
+    attributes: dict[AttributeKey, AttributeValue] = Field(default_factory=dict, max_length=MAX_ATTRIBUTES)
     images: list[ImageUrl] = Field(default_factory=list, max_length=MAX_IMAGES)
     status: Status = "active"
     variants: list[VariantDraft] = Field(default_factory=list, max_length=MAX_VARIANTS)

@@ -1,6 +1,7 @@
 """OutboxRelay: one leader (a PostgreSQL advisory lock) publishes unpublished rows with an idempotent producer."""
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -63,7 +64,9 @@ class OutboxRelay:
         """Contend for leadership, publish while leading, and stand by again if leadership is lost."""
         while not stop.is_set():
             try:
-                with psycopg.connect(self.conninfo, autocommit=True, application_name="catalog-relay") as conn:
+                with psycopg.connect(
+                    self.conninfo, autocommit=True, application_name=f"catalog-relay-{os.getpid()}"
+                ) as conn:
                     if self._acquire(conn, stop):
                         self._lead(conn, stop)
             except (psycopg.OperationalError, LostLeadership) as exc:

@@ -1,0 +1,123 @@
+"""Test session: real PostgreSQL and a real broker, started once under `.local/test` and stopped at the end.
+
+`DATABASE_URL` / `KAFKA_BOOTSTRAP_SERVERS` (or `CATALOG_INFRA=containers`) point the session at other
+infrastructure instead, exactly as for `make run`.
+"""
+
+import os
+import secrets
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from catalog_api.adapters.migrations import upgrade
+from catalog_api.entrypoints.http import create_app
+from catalog_api.settings import ApiSettings
+from catalog_kit.db import libpq_conninfo, make_engine, make_session_factory
+from catalog_stack.infra import Endpoints, StackConfig, start_infrastructure, stop_infrastructure
+from catalog_stack.services import Service, start_services, stop_services
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+ROOT = Path(__file__).resolve().parent.parent
+WRITE_KEY = "test-write-key"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def stack_config() -> StackConfig:
+    return StackConfig.from_env(ROOT / ".local" / "test", pg_port=55433, broker_port=19093)
+
+
+@pytest.fixture(scope="session")
+def endpoints(stack_config: StackConfig) -> Iterator[Endpoints]:
+    endpoints = start_infrastructure(stack_config)
+    try:
+        yield endpoints
+    finally:
+        stop_infrastructure(stack_config)
+
+
+@pytest.fixture(scope="session")
+def engine(endpoints: Endpoints) -> Iterator[Engine]:
+    engine = make_engine(endpoints.database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return make_session_factory(engine)
+
+
+@pytest.fixture(scope="session")
+def api_settings(endpoints: Endpoints) -> ApiSettings:
+    return ApiSettings(
+        database_url=endpoints.database_url,
+        kafka_bootstrap_servers=endpoints.kafka_bootstrap_servers,
+        api_keys=WRITE_KEY,
+        max_body_bytes=64 * 1024,
+    )
+
+
+@pytest.fixture(scope="session")
+def api(api_settings: ApiSettings, sessions: sessionmaker[Session]) -> Iterator[TestClient]:
+    """The API in-process over the real database (no broker on the request path, so none needed here)."""
+    with TestClient(create_app(api_settings, sessions), headers={"Authorization": f"Bearer {WRITE_KEY}"}) as client:
+        yield client
+
+
+@pytest.fixture
+def fresh_database(endpoints: Endpoints) -> Iterator[str]:
+    """A new, migrated catalog database of its own (advisory locks and outbox rows are per database)."""
+    name = f"catalog_t_{secrets.token_hex(4)}"
+    admin = libpq_conninfo(str(make_url(endpoints.database_url).set(database="postgres")))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(endpoints.database_url).set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    try:
+        yield url
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def running_system(stack_config: StackConfig, endpoints: Endpoints) -> Iterator[str]:
+    """The product API and the relay as real processes; yields the API's base URL."""
+    port = free_port()
+    services = [
+        Service("product-api", "catalog-api", f"http://127.0.0.1:{port}/readyz"),
+        Service("outbox-relay", "catalog-relay"),
+    ]
+    env = {"API_KEYS": WRITE_KEY, "API_PORT": str(port), "RELAY_POLL_INTERVAL_S": "0.5"}
+    try:
+        start_services(stack_config, endpoints, services, env)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_services(stack_config, [s.name for s in services])
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique token for SKUs and names, so tests never collide and can run in any order."""
+    return uuid.uuid4().hex[:10]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Unit tests first: they fail fastest.
+    items.sort(key=lambda item: 0 if "/unit/" in str(item.path) else 1)
+
+
+os.environ.setdefault("LOG_LEVEL", "WARNING")

@@ -1,0 +1,52 @@
+"""End to end through real processes: HTTP write → outbox → relay → topic, read by an aiokafka consumer."""
+
+import httpx
+from catalog_schemas.topics import PRODUCT
+from catalog_stack.infra import Endpoints
+
+from tests.conftest import WRITE_KEY
+from tests.support import consume
+
+AUTH = {"Authorization": f"Bearer {WRITE_KEY}"}
+
+
+def test_product_changes_reach_the_topic_in_order(running_system: str, endpoints: Endpoints, unique: str) -> None:
+    with httpx.Client(base_url=running_system, headers=AUTH, timeout=10) as http:
+        created = http.post(
+            "/products",
+            json={
+                "sku": f"E2E-{unique}",
+                "name": "Trail shoe",
+                "brand": "Acme",
+                "price": "89.00",
+                "currency": "EUR",
+                "variants": [{"sku": f"E2E-{unique}-42", "options": {"size": "42"}, "stock": 3}],
+            },
+            headers={"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+        )
+        assert created.status_code == 201, created.text
+        product = created.json()
+        updated = http.patch(f"/products/{product['id']}", json={"price": "79.00"}, headers={"If-Match": '"1"'})
+        assert updated.status_code == 200
+        assert http.delete(f"/products/{product['id']}").status_code == 204
+
+    records = consume(endpoints.kafka_bootstrap_servers, PRODUCT.name, [product["id"]], expected=3, timeout=30)
+    assert [r.event.type for r in records] == ["product.created", "product.updated", "product.deleted"]
+    assert len({r.partition for r in records}) == 1  # the key pins a product to one partition
+    first = records[0]
+    assert first.key == product["id"]
+    assert first.headers["ce_specversion"] == "1.0"
+    assert first.headers["ce_source"] == "/catalog/product-api"
+    assert first.headers["ce_subject"] == product["id"]
+    assert first.headers["content-type"] == "application/json"
+    assert first.headers["traceparent"] == "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    assert first.event.data == product
+    assert records[1].event.data["price"] == "79.00"
+    assert records[1].event.data["version"] == 2
+    assert records[2].event.data == {**records[2].event.data, "id": product["id"], "version": 3}
+
+
+def test_services_report_health(running_system: str) -> None:
+    assert httpx.get(f"{running_system}/healthz").json() == {"status": "ok"}
+    assert httpx.get(f"{running_system}/readyz").json() == {"status": "ready"}
+    assert httpx.get(f"{running_system}/docs").status_code == 200
