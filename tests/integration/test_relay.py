@@ -157,7 +157,8 @@ def _leader_pid(database_url: str) -> int | None:
     with psycopg.connect(libpq_conninfo(database_url)) as conn:
         row = conn.execute(
             """SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-               WHERE l.locktype = 'advisory' AND l.objid = %s AND l.granted""",
+               WHERE l.locktype = 'advisory' AND l.objid = %s AND l.granted
+                 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())""",
             (LEADER_LOCK,),
         ).fetchone()
     return int(row[0].rsplit("-", 1)[1]) if row else None
@@ -198,6 +199,7 @@ def test_standby_takes_over_when_the_leader_is_killed(
     assert takeover_s < 5
     records = consume(endpoints.kafka_bootstrap_servers, PRODUCT.name, products, expected=len(products) * versions)
     duplicates = len(records) - len(products) * versions
+    print(f"failover: takeover {takeover_s:.2f} s, {duplicates} duplicate(s) of {len(products) * versions} events")
     for versions_seen in versions_by_key(records).values():
         assert first_seen(versions_seen) == list(range(1, versions + 1))  # every event, in order
     # Duplicates only for rows in flight when the leader died: at most one batch.
