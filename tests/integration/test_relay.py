@@ -178,16 +178,21 @@ def test_standby_takes_over_when_the_leader_is_killed(
         "RELAY_STANDBY_RETRY_S": "0.2",
     }
     relays = [ManagedProcess(f"relay-{i}", tmp_path, tmp_path) for i in range(2)]
+    # Half the events wait in the outbox before any relay starts; the other half are written while it publishes.
+    write_events(fresh_database, products, range(1, versions // 2 + 1))
+    writer = threading.Thread(
+        target=write_events, args=(fresh_database, products, range(versions // 2 + 1, versions + 1))
+    )
     try:
         relays[0].start([bin_path("catalog-relay")], env=env)
         leader = wait_until(lambda: _leader_pid(fresh_database))
         relays[1].start([bin_path("catalog-relay")], env=env)
-        writer = threading.Thread(target=write_events, args=(fresh_database, products, range(1, versions + 1)))
         writer.start()
         # Kill the leader mid-stream, once a good share (but not all) of the events went out.
-        wait_until(lambda: _published(fresh_database) >= 1000, timeout=60)
+        wait_until(lambda: _published(fresh_database) >= 1000, timeout=60, interval=0.01)
         os.kill(leader, signal.SIGKILL)
         killed_at = time.monotonic()
+        assert unpublished(fresh_database) > 0  # the leader really died with work left
         standby = wait_until(lambda: (pid := _leader_pid(fresh_database)) != leader and pid, timeout=10)
         takeover_s = time.monotonic() - killed_at
         assert standby == relays[1].pid()
