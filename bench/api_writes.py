@@ -13,7 +13,8 @@ What is measured, in one run:
    project's engine factory (`catalog_kit.db.make_engine`, same pool size). It gets the same bodies and load.
 
 Both get `--warmup` requests first, not counted. Printed: requests/s, latency p50/p99/max, errors, the ratio
-API / bare throughput, and the peak RSS (VmHWM) of the API process and of the bare server.
+API / bare throughput, CPU per request of each server process (from /proc) and of the load generator, and the
+peak RSS (VmHWM) of the API process (pid from `.local/run/product-api.pid`) and of the bare server.
 
 The load generator runs on the same machine as the servers and PostgreSQL and takes CPU from them; compare the
 two rows with each other rather than with figures from another machine.
@@ -57,6 +58,8 @@ class LoadResult:
     wall_s: float
     latencies_s: list[float] = field(default_factory=list)
     statuses: Counter[int | str] = field(default_factory=Counter)
+    server_cpu_s: float | None = None  # user + system CPU of the server process during the measured phase
+    client_cpu_s: float = 0.0  # CPU of this load generator during the measured phase
 
     @property
     def ok(self) -> int:
@@ -98,7 +101,13 @@ def product_body(run: str, n: int) -> bytes:
 
 
 async def run_load(
-    name: str, url: str, bodies: list[bytes], concurrency: int, headers: dict[str, str], warmup: int
+    name: str,
+    url: str,
+    bodies: list[bytes],
+    concurrency: int,
+    headers: dict[str, str],
+    warmup: int,
+    server_pid: int | None,
 ) -> LoadResult:
     """POST every body to `url` from `concurrency` closed-loop workers; the first `warmup` are not measured."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -129,9 +138,15 @@ async def run_load(
 
         await drive(bodies[:warmup], LoadResult(f"{name} warm-up", 0.0))
         result = LoadResult(name, 0.0)
+        server_cpu = proc_cpu_s(server_pid)
+        client_cpu = time.process_time()
         started = time.perf_counter()
         await drive(bodies[warmup:], result)
         result.wall_s = time.perf_counter() - started
+        result.client_cpu_s = time.process_time() - client_cpu
+        server_cpu_after = proc_cpu_s(server_pid)
+        if server_cpu is not None and server_cpu_after is not None:
+            result.server_cpu_s = server_cpu_after - server_cpu
     return result
 
 
@@ -239,6 +254,18 @@ def proc_memory_kib(pid: int) -> dict[str, int]:
     return memory
 
 
+def proc_cpu_s(pid: int | None) -> float | None:
+    """User + system CPU seconds a process has used so far (all its threads), or None."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    # fields[0] is the state (field 3 of proc(5)); utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def api_pid(pid_file: Path) -> int | None:
     """The product API's pid from the stack's pid file, if that process still runs the API."""
     try:
@@ -301,6 +328,13 @@ def print_report(args: argparse.Namespace, results: list[LoadResult], memory: li
     p50_ratio = percentile(api.latencies_s, 50) / percentile(bare.latencies_s, 50)
     print(f"ratio API / bare throughput: {ratio:.3f}   (API p50 latency is {p50_ratio:.2f}x the bare one)")
     for r in results:
+        server = "n/a" if r.server_cpu_s is None else f"{r.server_cpu_s / max(r.ok, 1) * 1000:.2f} ms"
+        print(
+            f"CPU per request, {r.name:<30} server {server}, load generator "
+            f"{r.client_cpu_s / max(r.ok, 1) * 1000:.2f} ms (server process busy "
+            f"{(r.server_cpu_s or 0) / r.wall_s * 100:.0f}% of a core)"
+        )
+    for r in results:
         other = {k: v for k, v in r.statuses.items() if k != 201}
         if other:
             print(f"non-201 outcomes of {r.name}: {dict(other)}")
@@ -359,6 +393,7 @@ def main() -> None:
             args.concurrency,
             {"Authorization": f"Bearer {key}"},
             args.warmup,
+            pid,
         )
     )
     memory_after = proc_memory_kib(pid) if pid else {}
@@ -379,6 +414,7 @@ def main() -> None:
                     args.concurrency,
                     {},
                     args.warmup,
+                    server.process.pid,
                 )
             )
             bare_memory = proc_memory_kib(server.process.pid)

@@ -19,9 +19,10 @@ What is measured, in one run against the `make run` PostgreSQL server and broker
    acks=all, linger 5 ms) produces them with the same keys, values and headers, with a delivery callback and
    `poll(0)` per record like the relay, and a final `flush()`.
 
-Printed: rows, seconds, events/s for both, the ratio relay / raw, records per topic (from the broker's offsets)
-and the script's peak RSS (`getrusage`; the relay runs inside this process). The scratch database and both
-topics are removed at the end.
+Printed: rows, seconds, events/s for both, the ratio relay / raw, the script's peak RSS (`getrusage`; the relay
+runs inside this process), and a read-back of both topics (records, distinct `ce_id`, per-key order violations),
+consumed from the start because the local broker's high watermarks are not reliable. The scratch database and
+both topics are removed at the end.
 
     .venv/bin/python bench/relay.py [--rows 100000] [--products 1000] [--batch-size 2000]
 """
@@ -29,6 +30,7 @@ topics are removed at the end.
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import threading
 import time
@@ -47,17 +49,15 @@ from catalog_kit.envelope import EventEnvelope
 from catalog_kit.kafka import client_config, ensure_topics, producer_config
 from catalog_kit.settings import CatalogSettings
 from catalog_schemas.topics import Topic
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
+from psycopg.types.json import Jsonb
 from sqlalchemy.engine import make_url
 
 PARTITIONS = 6
 POLL_INTERVAL_S = 0.2
 SOURCE = "/catalog/product-api"
-DESCRIPTION = (
-    "Relaxed fit tee in washed European linen, garment dyed for a soft hand and a lived-in look. "
-    "Breathable, quick to dry, and it gets softer with every wash."
-)
+DESCRIPTION = "Relaxed fit tee in washed linen."
 
 # One statement fills the outbox: `e` numbers the events, spreads them over the products (product n gets events
 # n, n + products, ...) and gives each a version, a fresh event id and a timestamp; the headers are the
@@ -171,8 +171,8 @@ def fill_outbox(conninfo: str, run: str, topic: str, rows: int, products: int) -
         "products": products,
         "description": DESCRIPTION,
         "t0": datetime.now(UTC),
-        "created_headers": psycopg.types.json.Jsonb(envelope_headers("product.created", run)),
-        "updated_headers": psycopg.types.json.Jsonb(envelope_headers("product.updated", run)),
+        "created_headers": Jsonb(envelope_headers("product.created", run)),
+        "updated_headers": Jsonb(envelope_headers("product.updated", run)),
     }
     started = time.perf_counter()
     with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -263,19 +263,52 @@ def run_raw(settings: CatalogSettings, topic: str, messages: list[Record]) -> tu
     return Phase("raw confluent-kafka producer", len(messages), elapsed), deliveries
 
 
-def topic_records(settings: CatalogSettings, topic: str) -> int | None:
-    """Records in a topic according to the broker's offsets, or None if it cannot tell."""
-    consumer = Consumer({**client_config(settings), "group.id": f"bench-{uuid.uuid4().hex}", "log_level": 0})
+@dataclass
+class TopicCheck:
+    """What a topic holds, read back from the beginning of every partition."""
+
+    records: int = 0
+    distinct_events: int = 0
+    order_violations: int = 0  # a record whose version is below an earlier one of the same key
+
+
+def read_back(settings: CatalogSettings, topic: str, timeout: float = 120.0) -> TopicCheck:
+    """Consume a topic from the start until it stays quiet for 2 s (the broker's offsets are not trusted)."""
+    consumer = Consumer(
+        {
+            **client_config(settings),
+            "group.id": f"bench-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "queued.max.messages.kbytes": 8192,  # bounded prefetch per partition
+        }
+    )
+    check = TopicCheck()
+    events: set[str] = set()
+    versions: dict[bytes, int] = {}
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
+    deadline = time.monotonic() + timeout
+    quiet_since = time.monotonic()
     try:
-        total = 0
-        for partition in range(PARTITIONS):
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-            total += high - low
-        return total
-    except Exception:
-        return None
+        while time.monotonic() < deadline and time.monotonic() - quiet_since < 2.0:
+            batch = consumer.consume(num_messages=5000, timeout=0.5)
+            for message in batch:
+                if message.error() is not None:
+                    continue
+                check.records += 1
+                headers = dict(message.headers() or [])
+                event_id = headers.get("ce_id") or b""
+                events.add(event_id.decode() if isinstance(event_id, bytes) else event_id)
+                key = message.key() or b""
+                version = int(json.loads(message.value() or b"{}").get("version", 0))
+                if version < versions.get(key, 0):
+                    check.order_violations += 1
+                versions[key] = max(version, versions.get(key, 0))
+            if batch:
+                quiet_since = time.monotonic()
     finally:
         consumer.close()
+    check.distinct_events = len(events)
+    return check
 
 
 def delete_topics(settings: CatalogSettings, names: list[str]) -> str:
@@ -339,12 +372,13 @@ def main() -> None:
 
         messages = load_rows(scratch_conninfo)
         raw, deliveries = run_raw(settings, raw_topic.name, messages)
+        rss_after_raw = peak_rss_mib()
         print(f"  raw producer done: {raw.rate:.0f} events/s")
         key_bytes = sum(len(k) for k, _, _ in messages) / len(messages)
         value_bytes = sum(len(v) for _, v, _ in messages) / len(messages)
         kafka_header_bytes = sum(sum(len(k) + len(v or b"") for k, v in h) for _, _, h in messages) / len(messages)
-        in_relay_topic = topic_records(settings, relay_topic.name)
-        in_raw_topic = topic_records(settings, raw_topic.name)
+        relay_check = read_back(settings, relay_topic.name)
+        raw_check = read_back(settings, raw_topic.name)
     finally:
         drop_database(admin_conninfo, db_name)
         topics = delete_topics(settings, [relay_topic.name, raw_topic.name]) if topics_created else "none created"
@@ -372,9 +406,14 @@ def main() -> None:
     print(
         f"raw deliveries: {deliveries.delivered} ok, {deliveries.failed} failed {deliveries.first_error or ''}".rstrip()
     )
-    print(f"records on the broker: relay topic {in_relay_topic}, raw topic {in_raw_topic}")
+    for name, check in (("relay", relay_check), ("raw", raw_check)):
+        print(
+            f"read back from the {name} topic: {check.records} records, {check.distinct_events} distinct ce_id, "
+            f"{check.order_violations} per-key order violations"
+        )
     print(
-        f"peak RSS of this script: {rss_after_relay:.1f} MiB after the relay phase, {peak_rss_mib():.1f} MiB at the end"
+        f"peak RSS of this script: {rss_after_relay:.1f} MiB after the relay phase, {rss_after_raw:.1f} MiB after "
+        f"the raw phase (rows held in memory), {peak_rss_mib():.1f} MiB at the end (after the read-back)"
     )
     print(f"scratch database {db_name} dropped; topics {topics}")
 

@@ -20,4 +20,4 @@ class CatalogSettings(BaseSettings):
         description="Extra librdkafka/aiokafka settings as JSON (security.protocol, sasl.* for a real cluster).",
     )
     log_level: str = "INFO"
-    db_pool_size: int = 10
+    db_pool_size: int = 20  # the API serves sync endpoints from a 40-thread pool

@@ -51,7 +51,7 @@ class ProductRepository:
 
     def add(self, product: Product) -> None:
         self.session.execute(insert(products).values(id=product.id, **_core_columns(product)))
-        self._claim_skus(product)
+        self._claim_skus(product, releasing=False)
         self._insert_variants(product)
 
     def save(self, product: Product) -> None:
@@ -64,14 +64,16 @@ class ProductRepository:
     def remove(self, product_id: uuid.UUID) -> None:
         self.session.execute(delete(products).where(products.c.id == product_id))
 
-    def _claim_skus(self, product: Product) -> None:
-        """Take every SKU of the product in the catalog-wide registry; raise DuplicateSku if one is taken."""
+    def _claim_skus(self, product: Product, *, releasing: bool = True) -> None:
+        """Take every SKU of the product in the catalog-wide registry (releasing those it no longer uses);
+        raise DuplicateSku if one is taken by another product."""
         wanted = {sku.lower(): sku for sku in product.draft.skus()}
-        self.session.execute(
-            delete(product_skus).where(
-                product_skus.c.product_id == product.id, product_skus.c.sku_key.not_in(list(wanted))
+        if releasing:
+            self.session.execute(
+                delete(product_skus).where(
+                    product_skus.c.product_id == product.id, product_skus.c.sku_key.not_in(list(wanted))
+                )
             )
-        )
         claimed = self.session.execute(
             pg_insert(product_skus)
             .values([{"sku_key": key, "product_id": product.id} for key in wanted])

@@ -94,12 +94,12 @@ def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = N
                     return JSONResponse(
                         stored.body, stored.status_code, {**stored.headers, "Idempotent-Replay": "true"}
                     )
-            product = catalog.create(draft)
+            product, snapshot = catalog.create(draft)
             headers = {"Location": f"/products/{product.id}", **_etag(product)}
             if idempotency_key is not None:
-                store.complete(key, StoredResponse(201, product.snapshot(), headers))
+                store.complete(key, StoredResponse(201, snapshot, headers))
         log.info("product created", extra={"product_id": str(product.id), "version": product.version})
-        return JSONResponse(product.snapshot(), 201, headers)
+        return JSONResponse(snapshot, 201, headers)
 
     @app.get("/products/{product_id}", tags=["products"])
     def get_product(

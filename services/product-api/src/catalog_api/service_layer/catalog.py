@@ -28,11 +28,13 @@ class ProductCatalog:
         self.outbox = outbox
         self.traceparent = traceparent
 
-    def create(self, draft: ProductDraft) -> Product:
+    def create(self, draft: ProductDraft) -> tuple[Product, dict[str, Any]]:
+        """The new product and its snapshot (the event's data, also the API's answer)."""
         product = Product.create(draft, _now())
         self.products.add(product)
-        self._announce("product.created", product.id, product.snapshot())
-        return product
+        snapshot = product.snapshot()
+        self._announce("product.created", product.id, snapshot)
+        return product, snapshot
 
     def get(self, product_id: uuid.UUID) -> Product:
         product = self.products.get(product_id)
