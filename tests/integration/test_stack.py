@@ -1,11 +1,12 @@
 """Process supervision used by `make run` / `make stop`: stop exactly what was started, survive crashes."""
 
 import os
+import shutil
 import signal
 import subprocess
 from pathlib import Path
 
-from catalog_stack.processes import ManagedProcess
+from catalog_stack.processes import ManagedProcess, is_alive
 
 from tests.support import wait_until
 
@@ -17,7 +18,7 @@ def test_start_is_idempotent_and_stop_leaves_nothing(tmp_path: Path) -> None:
     assert process.stop() is True
     assert process.pid() is None
     assert not process.pid_file.exists()
-    wait_until(lambda: not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2])
+    wait_until(lambda: not is_alive(pid))
 
 
 def test_a_stale_pid_file_after_a_crash_is_ignored(tmp_path: Path) -> None:
@@ -43,3 +44,30 @@ def test_a_reused_pid_of_another_program_is_not_signalled(tmp_path: Path) -> Non
     process.pid_file.write_text(f"{os.getpid()} tansu")  # our own pid, but we are not tansu
     assert process.pid() is None
     assert process.stop() is False
+
+
+def test_local_postgres_starts_again_after_a_kill9(tmp_path: Path) -> None:
+    import psycopg
+    from catalog_stack.postgres import LocalPostgres
+
+    from tests.conftest import free_port
+
+    pg = LocalPostgres(tmp_path / "stack", free_port(), database="crashtest")
+    conninfo = f"host=127.0.0.1 port={pg.port} user=postgres dbname=crashtest"
+    try:
+        pg.start()
+        postmaster = int((pg.data_dir / "postmaster.pid").read_text().split()[0])
+        os.kill(postmaster, signal.SIGKILL)
+        wait_until(
+            lambda: (
+                not Path(f"/proc/{postmaster}").exists()
+                or "Z" in Path(f"/proc/{postmaster}/stat").read_text().split()[2]
+            )
+        )
+        pg.start()  # a stale lock file (even of a zombie postmaster) must not block the restart
+        with psycopg.connect(conninfo) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        assert pg.stop() is True
+    assert pg.stop() is False
+    shutil.rmtree(pg.home)  # it lives outside tmp_path when the server user cannot reach tmp_path

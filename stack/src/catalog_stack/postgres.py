@@ -14,6 +14,8 @@ from pathlib import Path
 
 import psycopg
 
+from catalog_stack.processes import is_alive
+
 log = logging.getLogger(__name__)
 
 # Unix socket paths are limited to 107 bytes; deeper checkouts fall back to TCP only.
@@ -32,7 +34,8 @@ class LocalPostgres:
     @property
     def home(self) -> Path:
         """Where the cluster lives: `<root>/pg`, or a link from there when the server user cannot reach it."""
-        return self.root / "pg"
+        link = self.root / "pg"
+        return link.resolve() if link.is_symlink() else link  # the server user must not need the link's path
 
     @property
     def data_dir(self) -> Path:
@@ -69,6 +72,7 @@ class LocalPostgres:
                 "--locale=C.UTF-8",
             )
             self._configure()
+        self._remove_stale_lock()
         if self._run(owner, bindir / "pg_ctl", "-D", str(self.data_dir), "status", check=False) != 0:
             self._run(
                 owner,
@@ -96,9 +100,22 @@ class LocalPostgres:
         self._run(owner, ctl, "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60", "stop")
         return True
 
+    def _remove_stale_lock(self) -> None:
+        """Forget a crashed server's lock file: both pg_ctl and postgres take a zombie postmaster for a live one."""
+        lock = self.data_dir / "postmaster.pid"
+        try:
+            pid = int(lock.read_text().split()[0])
+        except (FileNotFoundError, ValueError, IndexError):
+            return
+        if not is_alive(pid):
+            log.warning("removing the lock file of a crashed PostgreSQL", extra={"pid": pid})
+            lock.unlink(missing_ok=True)
+            for socket_file in self.socket_dir.glob(".s.PGSQL.*"):  # its socket and socket lock too
+                socket_file.unlink(missing_ok=True)
+
     def _prepare_home(self, owner: str | None) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        if owner is not None and not self.home.exists() and not _can_traverse(owner, self.root):
+        if owner is not None and not (self.root / "pg").exists() and not _can_traverse(owner, self.root):
             # A checkout inside a private directory: keep the cluster where the server user can reach it,
             # linked from the usual place so every path below stays the same.
             outside = (
@@ -106,7 +123,7 @@ class LocalPostgres:
                 / f"catalog-pg-{hashlib.sha256(bytes(self.root.resolve())).hexdigest()[:12]}"
             )
             outside.mkdir(mode=0o700, exist_ok=True)
-            self.home.symlink_to(outside, target_is_directory=True)
+            (self.root / "pg").symlink_to(outside, target_is_directory=True)
         self.home.mkdir(exist_ok=True)
         self.socket_dir.mkdir(exist_ok=True)
         if owner is not None:

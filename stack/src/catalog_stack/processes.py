@@ -33,7 +33,7 @@ class ManagedProcess:
             marker = self.pid_file.read_text().split(maxsplit=1)[1]
         except (FileNotFoundError, ValueError, IndexError):
             return None
-        if _alive(pid) and marker in _cmdline(pid):
+        if is_alive(pid) and marker in _cmdline(pid):
             return pid
         self.pid_file.unlink(missing_ok=True)
         return None
@@ -74,13 +74,14 @@ def terminate_group(pid: int, timeout: float = 30.0) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while _alive(pid) and time.monotonic() < deadline:
+    while is_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
 
 
-def _alive(pid: int) -> bool:
+def is_alive(pid: int) -> bool:
+    """True for a running process; False for a gone one or a zombie (which a container without init never reaps)."""
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)  # reap it if it is our own exited child
     try:
