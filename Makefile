@@ -39,6 +39,7 @@ test: lint ## lint, then the whole suite (starts its own PostgreSQL and broker u
 bench: install ## benchmarks against the `make run` stack
 	$(VENV_BIN)/python bench/api_writes.py
 	$(VENV_BIN)/python bench/relay.py
+	$(VENV_BIN)/python bench/import.py
 
 clean: stop
 	rm -rf .local .venv

@@ -156,11 +156,12 @@ async def run_load(
 def serve_bare(fd: int, database_url: str, table: str) -> None:
     """Serve the minimal app on the inherited listening socket until SIGTERM."""
     import uvicorn
-    from catalog_kit.db import make_engine, make_session_factory
     from fastapi import Body, FastAPI
     from fastapi.responses import JSONResponse
     from sqlalchemy import BigInteger, Column, MetaData, Table, insert
     from sqlalchemy.dialects.postgresql import JSONB
+
+    from catalog_kit.db import make_engine, make_session_factory
 
     bare = Table(
         table, MetaData(), Column("id", BigInteger, primary_key=True, autoincrement=True), Column("body", JSONB)
@@ -287,8 +288,9 @@ def check_loopback(url: str) -> None:
 
 
 def create_table(database_url: str, table: str) -> None:
-    from catalog_kit.db import make_engine
     from sqlalchemy import text
+
+    from catalog_kit.db import make_engine
 
     engine = make_engine(database_url, 1)
     with engine.begin() as conn:
@@ -298,8 +300,9 @@ def create_table(database_url: str, table: str) -> None:
 
 def drop_table(database_url: str, table: str) -> int:
     """Drop the scratch table; returns how many rows it held."""
-    from catalog_kit.db import make_engine
     from sqlalchemy import text
+
+    from catalog_kit.db import make_engine
 
     engine = make_engine(database_url, 1)
     with engine.begin() as conn:

@@ -41,6 +41,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from psycopg.types.json import Jsonb
+from sqlalchemy.engine import make_url
+
 from catalog_api.adapters.migrations import upgrade
 from catalog_api.relay.outbox_relay import OutboxRelay
 from catalog_api.settings import RelaySettings
@@ -49,10 +54,6 @@ from catalog_kit.envelope import EventEnvelope
 from catalog_kit.kafka import client_config, ensure_topics, producer_config
 from catalog_kit.settings import CatalogSettings
 from catalog_schemas.topics import Topic
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
-from psycopg.types.json import Jsonb
-from sqlalchemy.engine import make_url
 
 PARTITIONS = 6
 POLL_INTERVAL_S = 0.2

@@ -9,20 +9,32 @@ import secrets
 import socket
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
 from catalog_api.adapters.migrations import upgrade
 from catalog_api.entrypoints.http import create_app
 from catalog_api.settings import ApiSettings
 from catalog_kit.db import libpq_conninfo, make_engine, make_session_factory
 from catalog_stack.infra import Endpoints, StackConfig, start_infrastructure, stop_infrastructure
-from catalog_stack.services import Service, start_services, stop_services
-from fastapi.testclient import TestClient
-from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from catalog_stack.processes import ManagedProcess
+from catalog_stack.services import (
+    bin_path,
+    platform_services,
+    service_env,
+    service_process,
+    start_services,
+    stop_services,
+)
+from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 WRITE_KEY = "test-write-key"
@@ -32,6 +44,46 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class System:
+    """The running services: their ports, and how to stop or restart one of them."""
+
+    api: int
+    search: int
+    config: StackConfig
+    env: dict[str, str]
+
+    def process(self, name: str) -> ManagedProcess:
+        return service_process(self.config, name)
+
+    def wait_until_consuming(self, timeout: float = 90) -> None:
+        """Block until the stream processors joined their groups: a fresh product is searchable and enriched."""
+        token = f"warmup{uuid.uuid4().hex[:12]}"
+        headers = {"Authorization": f"Bearer {WRITE_KEY}"}
+        body = {"sku": f"W-{token}", "name": f"Warm-up {token}", "price": "1.00", "currency": "EUR"}
+        assert httpx.post(f"{self.api_url}/products", json=body, headers=headers).status_code == 201
+
+        def enriched() -> bool:
+            hits = httpx.get(f"{self.search_url}/search", params={"q": token}).json()["hits"]
+            return bool(hits) and hits[0]["enrichment_status"] == "complete"
+
+        wait_until(enriched, timeout=timeout, interval=0.2)
+
+    def restart(self, name: str, **env: str) -> None:
+        """Stop a service and start it again, with `env` added to its environment."""
+        [service] = [s for s in platform_services(self.api, self.search) if s.name == name]
+        self.process(name).stop()
+        self.process(name).start([bin_path(service.command)], env={**self.env, **env})
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api}"
+
+    @property
+    def search_url(self) -> str:
+        return f"http://127.0.0.1:{self.search}"
 
 
 @pytest.fixture(scope="session")
@@ -94,17 +146,16 @@ def fresh_database(endpoints: Endpoints) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def running_system(stack_config: StackConfig, endpoints: Endpoints) -> Iterator[str]:
-    """The product API and the relay as real processes; yields the API's base URL."""
-    port = free_port()
-    services = [
-        Service("product-api", "catalog-api", f"http://127.0.0.1:{port}/readyz"),
-        Service("outbox-relay", "catalog-relay"),
-    ]
-    env = {"API_KEYS": WRITE_KEY, "API_PORT": str(port), "RELAY_POLL_INTERVAL_S": "0.5"}
+def running_system(stack_config: StackConfig, endpoints: Endpoints) -> Iterator["System"]:
+    """Every service of the platform as a real process."""
+    api, search = free_port(), free_port()
+    services = platform_services(api, search)
+    env = {"API_KEYS": WRITE_KEY, "API_PORT": str(api), "SEARCH_PORT": str(search)}
+    system = System(api, search, stack_config, service_env(stack_config, endpoints, env))
     try:
         start_services(stack_config, endpoints, services, env)
-        yield f"http://127.0.0.1:{port}"
+        system.wait_until_consuming()
+        yield system
     finally:
         stop_services(stack_config, [s.name for s in services])
 

@@ -1,12 +1,16 @@
 """Helpers for tests against the real broker: wait with a deadline, read events, check their contracts."""
 
 import asyncio
+import contextlib
+import json
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer
+
 from catalog_kit.envelope import EventEnvelope
 from catalog_schemas import validate_event
 
@@ -34,15 +38,24 @@ class Consumed:
     event: EventEnvelope
 
 
-def consume(bootstrap: str, topic: str, keys: Collection[str], expected: int, timeout: float = 60.0) -> list[Consumed]:
+def consume(
+    bootstrap: str,
+    topic: str,
+    keys: Collection[str],
+    expected: int,
+    timeout: float = 60.0,
+    types: Collection[str] | None = None,
+) -> list[Consumed]:
     """Read `topic` from the start until `expected` records with one of `keys` arrived (or the deadline passed).
 
     Every record read is decoded as a CloudEvent and validated against the JSON Schema of its type.
     """
-    return asyncio.run(_consume(bootstrap, topic, set(keys), expected, timeout))
+    return asyncio.run(_consume(bootstrap, topic, set(keys), expected, timeout, types))
 
 
-async def _consume(bootstrap: str, topic: str, keys: set[str], expected: int, wait_s: float) -> list[Consumed]:
+async def _consume(
+    bootstrap: str, topic: str, keys: set[str], expected: int, wait_s: float, types: Collection[str] | None
+) -> list[Consumed]:
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
     await consumer.start()
     found: list[Consumed] = []
@@ -58,6 +71,8 @@ async def _consume(bootstrap: str, topic: str, keys: set[str], expected: int, wa
                     headers = {k: v.decode() for k, v in record.headers}
                     event = EventEnvelope.from_kafka(record.headers, record.value)
                     validate_event(event.type, event.data)
+                    if types is not None and event.type not in types:
+                        continue
                     found.append(Consumed(key, record.partition, record.offset, headers, event))
     finally:
         await consumer.stop()
@@ -75,3 +90,14 @@ def versions_by_key(records: list[Consumed]) -> dict[str, list[int]]:
 def first_seen(seq: list[Any]) -> list[Any]:
     """`seq` with repeats of an already-seen value dropped."""
     return list(dict.fromkeys(seq))
+
+
+def log_entries(path: Path) -> list[dict[str, Any]]:
+    """The JSON log lines a service wrote so far (a line still being written is skipped)."""
+    entries = []
+    for line in path.read_text().splitlines():
+        with contextlib.suppress(ValueError):
+            entry = json.loads(line)
+            if isinstance(entry, dict):
+                entries.append(entry)
+    return entries

@@ -1,17 +1,17 @@
 """End to end through real processes: HTTP write → outbox → relay → topic, read by an aiokafka consumer."""
 
 import httpx
+
 from catalog_schemas.topics import PRODUCT
 from catalog_stack.infra import Endpoints
-
-from tests.conftest import WRITE_KEY
+from tests.conftest import WRITE_KEY, System
 from tests.support import consume
 
 AUTH = {"Authorization": f"Bearer {WRITE_KEY}"}
 
 
-def test_product_changes_reach_the_topic_in_order(running_system: str, endpoints: Endpoints, unique: str) -> None:
-    with httpx.Client(base_url=running_system, headers=AUTH, timeout=10) as http:
+def test_product_changes_reach_the_topic_in_order(running_system: System, endpoints: Endpoints, unique: str) -> None:
+    with httpx.Client(base_url=running_system.api_url, headers=AUTH, timeout=10) as http:
         created = http.post(
             "/products",
             json={
@@ -30,7 +30,10 @@ def test_product_changes_reach_the_topic_in_order(running_system: str, endpoints
         assert updated.status_code == 200
         assert http.delete(f"/products/{product['id']}").status_code == 204
 
-    records = consume(endpoints.kafka_bootstrap_servers, PRODUCT.name, [product["id"]], expected=3, timeout=30)
+    core_types = ("product.created", "product.updated", "product.deleted")  # the enricher adds product.enriched
+    records = consume(
+        endpoints.kafka_bootstrap_servers, PRODUCT.name, [product["id"]], expected=3, timeout=30, types=core_types
+    )
     assert [r.event.type for r in records] == ["product.created", "product.updated", "product.deleted"]
     assert len({r.partition for r in records}) == 1  # the key pins a product to one partition
     first = records[0]
@@ -46,7 +49,7 @@ def test_product_changes_reach_the_topic_in_order(running_system: str, endpoints
     assert records[2].event.data == {**records[2].event.data, "id": product["id"], "version": 3}
 
 
-def test_services_report_health(running_system: str) -> None:
-    assert httpx.get(f"{running_system}/healthz").json() == {"status": "ok"}
-    assert httpx.get(f"{running_system}/readyz").json() == {"status": "ready"}
-    assert httpx.get(f"{running_system}/docs").status_code == 200
+def test_services_report_health(running_system: System) -> None:
+    assert httpx.get(f"{running_system.api_url}/healthz").json() == {"status": "ok"}
+    assert httpx.get(f"{running_system.api_url}/readyz").json() == {"status": "ready"}
+    assert httpx.get(f"{running_system.api_url}/docs").status_code == 200

@@ -11,6 +11,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
 from catalog_api.relay.outbox_relay import LEADER_LOCK, OutboxRelay
 from catalog_api.settings import RelaySettings
 from catalog_kit.db import libpq_conninfo
@@ -19,9 +22,6 @@ from catalog_schemas.topics import PRODUCT
 from catalog_stack.infra import Endpoints
 from catalog_stack.processes import ManagedProcess
 from catalog_stack.services import bin_path
-from sqlalchemy import create_engine, text
-from sqlalchemy.orm import Session
-
 from tests.support import consume, first_seen, versions_by_key, wait_until
 
 

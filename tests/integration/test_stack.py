@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 from catalog_stack.processes import ManagedProcess, is_alive
-
 from tests.support import wait_until
 
 
@@ -48,8 +47,8 @@ def test_a_reused_pid_of_another_program_is_not_signalled(tmp_path: Path) -> Non
 
 def test_local_postgres_starts_again_after_a_kill9(tmp_path: Path) -> None:
     import psycopg
-    from catalog_stack.postgres import LocalPostgres
 
+    from catalog_stack.postgres import LocalPostgres
     from tests.conftest import free_port
 
     pg = LocalPostgres(tmp_path / "stack", free_port(), database="crashtest")

@@ -3,10 +3,11 @@
 from datetime import UTC, datetime
 
 import pytest
+from jsonschema import ValidationError
+
 from catalog_api.domain.model import Product, new_id
 from catalog_api.domain.products import ProductDraft
 from catalog_schemas import TOPICS, UnknownEventType, schema_for, topic_for, validate_event
-from jsonschema import ValidationError
 
 
 def test_every_event_type_has_one_topic_and_a_schema() -> None:

@@ -1,6 +1,7 @@
 """CloudEvents binary-mode envelope: the headers we write are the headers we can read back."""
 
 import pytest
+
 from catalog_kit.envelope import EnvelopeError, EventEnvelope, valid_traceparent
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

@@ -3,6 +3,7 @@
 from typing import Any
 
 import pytest
+
 from catalog_api.domain.model import merge_patch
 
 

@@ -4,9 +4,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
+
 from catalog_api.domain.products import ProductDraft
 from catalog_api.entrypoints.problems import field_path
-from pydantic import ValidationError
 
 
 def draft(**changes: Any) -> dict[str, Any]:

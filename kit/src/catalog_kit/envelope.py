@@ -14,7 +14,7 @@ SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 
-KafkaHeaders = Sequence[tuple[str, bytes | str | None]]
+KafkaHeaders = Sequence[tuple[str, bytes | str | None]] | Mapping[str, bytes | str | None]
 
 
 class EnvelopeError(ValueError):
@@ -62,7 +62,8 @@ class EventEnvelope:
     @classmethod
     def from_kafka(cls, headers: KafkaHeaders | None, value: bytes | None) -> "EventEnvelope":
         """Decode a consumed record; raises EnvelopeError naming what is missing or malformed."""
-        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in (headers or [])}
+        pairs = headers.items() if isinstance(headers, Mapping) else (headers or [])
+        attrs = {k: (v.decode(errors="replace") if isinstance(v, bytes) else v) for k, v in pairs}
         missing = [h for h in ("ce_specversion", "ce_id", "ce_type", "ce_source", "ce_time") if not attrs.get(h)]
         if missing:
             raise EnvelopeError(f"missing CloudEvents headers: {', '.join(missing)}")

@@ -8,11 +8,11 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from catalog_schemas import Topic
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from catalog_kit.settings import CatalogSettings
+from catalog_schemas import Topic
 
 log = logging.getLogger(__name__)
 

@@ -3,10 +3,10 @@
 Every service that changes catalog data writes its events through `OutboxWriter`; the relay publishes them.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from catalog_schemas import topic_for
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -22,7 +22,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Session
 
+from catalog_kit.bulk import recordset
 from catalog_kit.envelope import EventEnvelope
+from catalog_schemas import topic_for
 
 # The relay LISTENs on this channel; the payload is empty because the row itself is the message.
 NOTIFY_CHANNEL = "catalog_outbox"
@@ -66,20 +68,46 @@ class OutboxWriter:
         traceparent: str | None = None,
     ) -> EventEnvelope:
         """Stage one event in `session`'s transaction; nothing is visible to the relay before commit."""
-        envelope = EventEnvelope(
-            type=event_type, source=self.source, subject=aggregate_id, data=data, traceparent=traceparent
-        )
-        session.execute(
-            insert(outbox).values(
-                event_id=envelope.id,
-                aggregate_type=aggregate_type,
-                aggregate_id=aggregate_id,
-                event_type=event_type,
-                topic=topic_for(event_type).name,
-                payload=dict(data),
-                headers=envelope.headers(),
+        return self.add_many(session, [PendingEvent(event_type, aggregate_type, aggregate_id, data)], traceparent)[0]
+
+    def add_many(
+        self, session: Session, events: Sequence["PendingEvent"], traceparent: str | None = None
+    ) -> list[EventEnvelope]:
+        """Stage several events in one statement (bulk writers such as the importer); same rules as `add`."""
+        if not events:
+            return []
+        envelopes = [
+            EventEnvelope(
+                type=e.event_type, source=self.source, subject=e.aggregate_id, data=e.data, traceparent=traceparent
             )
+            for e in events
+        ]
+        rows, names, params = recordset(
+            outbox,
+            [
+                {
+                    "event_id": envelope.id,
+                    "aggregate_type": event.aggregate_type,
+                    "aggregate_id": event.aggregate_id,
+                    "event_type": event.event_type,
+                    "topic": topic_for(event.event_type).name,
+                    "payload": dict(event.data),
+                    "headers": envelope.headers(),
+                }
+                for event, envelope in zip(events, envelopes, strict=True)
+            ],
         )
+        session.execute(insert(outbox).from_select(names, rows), params)
         # NOTIFY is transactional: delivered on commit, dropped on rollback, folded if repeated.
         session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
-        return envelope
+        return envelopes
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    """An event to stage: its type, the aggregate it is about, and its data."""
+
+    event_type: str
+    aggregate_type: str
+    aggregate_id: str
+    data: Mapping[str, Any]

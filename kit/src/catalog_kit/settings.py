@@ -1,5 +1,7 @@
 """Settings base shared by every service; configuration comes only from the environment."""
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -18,6 +20,10 @@ class CatalogSettings(BaseSettings):
     kafka_client_extra: dict[str, str] = Field(
         default_factory=dict,
         description="Extra librdkafka/aiokafka settings as JSON (security.protocol, sasl.* for a real cluster).",
+    )
+    object_store_dir: Path = Field(
+        default=Path(".local/objects"),
+        description="Directory of the local object store (feeds, images); relative paths resolve against the cwd.",
     )
     log_level: str = "INFO"
     db_pool_size: int = 20  # the API serves sync endpoints from a 40-thread pool

@@ -21,12 +21,36 @@ PRODUCT = Topic(
     name="catalog.product.v1",
     key="product id (UUID, text)",
     partitions=6,
-    event_types=("product.created", "product.updated", "product.deleted"),
+    event_types=("product.created", "product.updated", "product.deleted", "product.enriched"),
     description="Every change of a product, in order per product. One topic per aggregate keeps that order "
     "across event types.",
 )
 
-TOPICS: tuple[Topic, ...] = (PRODUCT,)
+IMPORTS = Topic(
+    name="catalog.import.v1",
+    key="import job id (UUID, text)",
+    partitions=3,
+    event_types=("import.requested",),
+    description="Supplier-feed import jobs to run; the importer consumes them.",
+)
+
+# Stream processors that dead-letter what keeps failing; each gets `catalog.dlq.<name>.v1`.
+PROCESSORS = ("indexer", "enricher", "importer")
+
+
+def dead_letter_topic(processor: str) -> Topic:
+    """The dead-letter topic of a processor: failed records as they were, plus `dlq_*` headers saying why."""
+    return Topic(
+        name=f"catalog.dlq.{processor}.v1",
+        key="the failed record's key",
+        partitions=1,
+        event_types=(),
+        description=f"Records the {processor} could not process after its retries, with the original headers and "
+        "dlq_processor, dlq_error, dlq_attempts, dlq_topic, dlq_partition, dlq_offset, dlq_time.",
+    )
+
+
+TOPICS: tuple[Topic, ...] = (PRODUCT, IMPORTS, *(dead_letter_topic(p) for p in PROCESSORS))
 
 
 class UnknownEventType(LookupError):

@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 from catalog_kit.jsonlog import configure_logging
-
 from catalog_stack.infra import StackConfig, start_infrastructure, stop_infrastructure
 from catalog_stack.processes import ManagedProcess
 from catalog_stack.services import platform_services, start_services, stop_services
 
 API_PORT = int(os.environ.get("API_PORT", "8000"))
+SEARCH_PORT = int(os.environ.get("SEARCH_PORT", "8001"))
 
 
 def _config() -> StackConfig:
@@ -41,12 +41,16 @@ def run() -> None:
     config = _config()
     endpoints = start_infrastructure(config)
     key = _write_key(config)
-    services = platform_services(API_PORT)
-    start_services(config, endpoints, services, {"API_KEYS": key, "API_PORT": str(API_PORT)})
+    services = platform_services(API_PORT, SEARCH_PORT)
+    start_services(
+        config, endpoints, services, {"API_KEYS": key, "API_PORT": str(API_PORT), "SEARCH_PORT": str(SEARCH_PORT)}
+    )
     base = f"http://127.0.0.1:{API_PORT}"
+    search = f"http://127.0.0.1:{SEARCH_PORT}"
     print(f"""
 Catalog platform is running.
   Product API   {base}            (OpenAPI UI: {base}/docs, health: {base}/healthz)
+  Search API    {search}/search?q=linen   (OpenAPI UI: {search}/docs)
   Write key     Authorization: Bearer {key}
   PostgreSQL    {endpoints.database_url}
   Kafka         {endpoints.kafka_bootstrap_servers}   (topic catalog.product.v1)
@@ -60,14 +64,14 @@ Stop everything with: make stop
 
 def stop() -> None:
     config = _config()
-    stopped = stop_services(config, [s.name for s in platform_services(API_PORT)])
+    stopped = stop_services(config, [s.name for s in platform_services(API_PORT, SEARCH_PORT)])
     stopped += stop_infrastructure(config)
     print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
 
 
 def status() -> None:
     config = _config()
-    for service in [*(s.name for s in platform_services(API_PORT)), "broker"]:
+    for service in [*(s.name for s in platform_services(API_PORT, SEARCH_PORT)), "broker"]:
         pid = ManagedProcess(service, config.root / "run", config.root / "log").pid()
         print(f"{service:14} {'running (pid ' + str(pid) + ')' if pid else 'stopped'}")
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from catalog_kit.kafka import ensure_topics
 from catalog_kit.settings import CatalogSettings
 from catalog_schemas import TOPICS
-
 from catalog_stack.broker import LocalBroker
 from catalog_stack.postgres import LocalPostgres
 
@@ -84,10 +83,13 @@ def start_infrastructure(config: StackConfig) -> Endpoints:
 
 
 def prepare(endpoints: Endpoints) -> None:
-    """Run the catalog migrations and create the registered topics."""
-    from catalog_api.adapters.migrations import upgrade  # the catalog schema is owned by the product API
+    """Run every schema's migrations and create the registered topics."""
+    # Each schema's owner keeps its migrations: the catalog's is the product API, the read model's the indexer.
+    from catalog_api.adapters import migrations as catalog
+    from catalog_indexer.adapters import migrations as search
 
-    upgrade(endpoints.database_url)
+    catalog.upgrade(endpoints.database_url)
+    search.upgrade(endpoints.database_url)
     settings = CatalogSettings(
         database_url=endpoints.database_url, kafka_bootstrap_servers=endpoints.kafka_bootstrap_servers
     )

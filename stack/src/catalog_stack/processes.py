@@ -56,7 +56,12 @@ class ManagedProcess:
                 start_new_session=True,  # a terminal's Ctrl-C or a dying parent does not take it down
             )
         # The marker (the program's name) guards against signalling an unrelated process that reused the pid.
-        self.pid_file.write_text(f"{proc.pid} {Path(argv[0]).name}")
+        marker = Path(argv[0]).name
+        self.pid_file.write_text(f"{proc.pid} {marker}")
+        # Until the child has exec'd, its command line is still ours: wait so `pid()` recognises it at once.
+        deadline = time.monotonic() + 5
+        while marker not in _cmdline(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
         return proc.pid
 
     def stop(self, timeout: float = 30.0) -> bool:

@@ -23,28 +23,43 @@ def bin_path(command: str) -> str:
     return str(Path(sys.executable).parent / command)
 
 
-def platform_services(api_port: int) -> list[Service]:
+def platform_services(api_port: int, search_port: int) -> list[Service]:
+    """Every process of the platform, in start order."""
     return [
         Service("product-api", "catalog-api", f"http://127.0.0.1:{api_port}/readyz"),
         Service("outbox-relay", "catalog-relay"),
+        Service("indexer", "catalog-indexer"),
+        Service("search-api", "catalog-search", f"http://127.0.0.1:{search_port}/readyz"),
+        Service("enricher", "catalog-enricher"),
+        Service("importer", "catalog-importer"),
     ]
+
+
+def service_env(config: StackConfig, endpoints: Endpoints, extra_env: dict[str, str]) -> dict[str, str]:
+    """The environment every service of a stack gets."""
+    # The API stores uploads and the importer reads them: one object store per stack, whatever each one's cwd;
+    # faust keeps its (unused) table data per stack too, not in the working directory.
+    defaults = {"OBJECT_STORE_DIR": str(config.root / "objects"), "PROCESSOR_DATA_DIR": str(config.root / "faust")}
+    return {**defaults, **os.environ, **endpoints.env(), **extra_env}
+
+
+def service_process(config: StackConfig, name: str) -> ManagedProcess:
+    return ManagedProcess(name, config.root / "run", config.root / "log")
 
 
 def start_services(
     config: StackConfig, endpoints: Endpoints, services: list[Service], extra_env: dict[str, str]
 ) -> None:
-    env = {**os.environ, **endpoints.env(), **extra_env}
+    env = service_env(config, endpoints, extra_env)
     for service in services:
-        ManagedProcess(service.name, config.root / "run", config.root / "log").start(
-            [bin_path(service.command)], env=env
-        )
+        service_process(config, service.name).start([bin_path(service.command)], env=env)
     for service in services:
         if service.health_url:
-            wait_for_http(service.health_url, ManagedProcess(service.name, config.root / "run", config.root / "log"))
+            wait_for_http(service.health_url, service_process(config, service.name))
 
 
 def stop_services(config: StackConfig, names: list[str]) -> list[str]:
-    return [n for n in reversed(names) if ManagedProcess(n, config.root / "run", config.root / "log").stop()]
+    return [n for n in reversed(names) if service_process(config, n).stop()]
 
 
 def wait_for_http(url: str, process: ManagedProcess, timeout: float = 60.0) -> None:

@@ -1,1 +1,1 @@
-"""Catalog importer stream processor (built by its own issue)."""
+"""Catalog importer: runs supplier-feed import jobs through the catalog's one write path."""

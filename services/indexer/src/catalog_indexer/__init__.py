@@ -1,1 +1,1 @@
-"""Catalog indexer stream processor (built by its own issue)."""
+"""Indexer: owns the search read model (schema `search`), keeps it fresh from product events, serves search."""

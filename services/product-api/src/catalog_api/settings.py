@@ -1,7 +1,8 @@
 """Product API and relay settings (environment variables, typed defaults)."""
 
-from catalog_kit.settings import CatalogSettings
 from pydantic import Field
+
+from catalog_kit.settings import CatalogSettings
 
 
 class ApiSettings(CatalogSettings):
@@ -9,6 +10,7 @@ class ApiSettings(CatalogSettings):
     api_port: int = 8000
     api_keys: str = Field(default="", description="Comma-separated bearer keys allowed to write; none: no writes.")
     max_body_bytes: int = 1024 * 1024
+    max_import_bytes: int = Field(default=1024**3, description="Feed uploads above this get 413 (streamed to storage).")
     idempotency_ttl_hours: int = 24
     page_size_max: int = 200
 

@@ -1,6 +1,8 @@
 """Refuses request bodies above a size limit with 413, before the application sees them."""
 
 import json
+import re
+from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -11,15 +13,21 @@ class BodySizeLimit:
     """ASGI middleware: checks Content-Length up front, and reads a streamed (chunked) body only up to the limit.
 
     The body is buffered (it is at most `max_bytes`) and handed on whole, so the application never sees a
-    half-read request.
+    half-read request. Paths matching `streamed` (file uploads) pass through untouched: their endpoint streams
+    the body to storage and enforces a limit of its own.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, streamed: Sequence[str] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.streamed = [re.compile(pattern) for pattern in streamed]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if (
+            scope["type"] != "http"
+            or scope["method"] in ("GET", "HEAD", "OPTIONS")
+            or any(p.fullmatch(scope["path"]) for p in self.streamed)
+        ):
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")

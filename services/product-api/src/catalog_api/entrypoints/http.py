@@ -1,10 +1,6 @@
 """The product API: FastAPI app factory and the `catalog-api` command."""
 
-import base64
-import binascii
 import hashlib
-import hmac
-import json
 import logging
 import uuid
 from collections.abc import Iterator
@@ -12,10 +8,6 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import uvicorn
-from catalog_kit.db import make_engine, make_session_factory
-from catalog_kit.envelope import valid_traceparent
-from catalog_kit.jsonlog import configure_logging
-from catalog_kit.outbox import OutboxWriter
 from fastapi import Body, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -25,10 +17,18 @@ from catalog_api.adapters.idempotency import IdempotencyStore, StoredResponse
 from catalog_api.domain.model import Product
 from catalog_api.domain.products import ProductDraft
 from catalog_api.entrypoints import problems
+from catalog_api.entrypoints.auth import bearer_writer
 from catalog_api.entrypoints.body_limit import BodySizeLimit
+from catalog_api.entrypoints.cursors import decode_cursor, encode_cursor
+from catalog_api.entrypoints.imports import UPLOAD_PATHS, imports_router
 from catalog_api.entrypoints.problems import Problem
 from catalog_api.service_layer.catalog import ProductCatalog
 from catalog_api.settings import ApiSettings
+from catalog_kit.db import make_engine, make_session_factory
+from catalog_kit.envelope import valid_traceparent
+from catalog_kit.jsonlog import configure_logging
+from catalog_kit.object_store import object_store
+from catalog_kit.outbox import OutboxWriter
 
 log = logging.getLogger("catalog_api")
 SOURCE = "/catalog/product-api"
@@ -46,25 +46,14 @@ def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = N
         version="1.0.0",
         description="Products with their variants. Writes need `Authorization: Bearer <key>`.",
     )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, streamed=UPLOAD_PATHS)
     problems.install(app)
 
     def db() -> Iterator[Session]:
         with sessions() as session:
             yield session
 
-    def writer(authorization: Annotated[str | None, Header()] = None) -> str:
-        """The caller's principal (a digest of its key) if it may write; 401 otherwise."""
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not any(hmac.compare_digest(token, key) for key in write_keys):
-            raise Problem(
-                401,
-                "unauthorized",
-                "Unauthorized",
-                "writes need Authorization: Bearer <key>",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        return hashlib.sha256(token.encode()).hexdigest()[:16]
+    writer = bearer_writer(write_keys)
 
     def catalog(request: Request, session: Annotated[Session, Depends(db)]) -> ProductCatalog:
         return ProductCatalog(session, outbox, valid_traceparent(request.headers.get("traceparent")))
@@ -124,14 +113,14 @@ def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = N
             brand=brand,
             status=status,
             updated_since=updated_since,
-            after=_decode_cursor(cursor),
+            after=decode_cursor(cursor, uuid.UUID),
             limit=limit + 1,
         )
         more = len(page) > limit
         items = page[:limit]
         return {
             "items": [p.snapshot() for p in items],
-            "next_cursor": _encode_cursor(items[-1].id) if more else None,
+            "next_cursor": encode_cursor(str(items[-1].id)) if more else None,
         }
 
     @app.patch(
@@ -182,6 +171,7 @@ def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = N
             raise Problem(503, "not-ready", "Database unreachable", type(exc).__name__) from exc
         return {"status": "ready"}
 
+    app.include_router(imports_router(settings, sessions, outbox, writer, object_store(settings)))
     return app
 
 
@@ -192,26 +182,6 @@ def _etag(product: Product) -> dict[str, str]:
 def _etags(header: str) -> set[str]:
     """The versions an If-Match / If-None-Match header names (`"3"`, `W/"3"` or `*`)."""
     return {tag.strip().removeprefix("W/").strip('"') for tag in header.split(",") if tag.strip()}
-
-
-def _encode_cursor(last_id: uuid.UUID) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": str(last_id)}).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str | None) -> uuid.UUID | None:
-    if cursor is None:
-        return None
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return uuid.UUID(data["after"])
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-        raise Problem(
-            400,
-            "bad-cursor",
-            "Invalid cursor",
-            "pass back next_cursor exactly as received",
-            [{"field": "cursor", "message": "not a cursor this API issued", "code": "cursor"}],
-        ) from exc
 
 
 def main() -> None:

@@ -5,10 +5,9 @@ import signal
 import threading
 from types import FrameType
 
-from catalog_kit.jsonlog import configure_logging
-
 from catalog_api.relay.outbox_relay import OutboxRelay
 from catalog_api.settings import RelaySettings
+from catalog_kit.jsonlog import configure_logging
 
 log = logging.getLogger("catalog_api.relay")
 

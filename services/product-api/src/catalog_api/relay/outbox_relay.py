@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from catalog_kit.db import libpq_conninfo
-from catalog_kit.kafka import producer_config
-from catalog_kit.outbox import NOTIFY_CHANNEL
 from confluent_kafka import KafkaError, Message, Producer
 
 from catalog_api.relay.ordering import PendingRow, rows_to_mark
 from catalog_api.settings import RelaySettings
+from catalog_kit.db import libpq_conninfo
+from catalog_kit.kafka import producer_config
+from catalog_kit.outbox import NOTIFY_CHANNEL
 
 log = logging.getLogger("catalog_api.relay")
 

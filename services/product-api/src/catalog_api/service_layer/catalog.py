@@ -4,19 +4,28 @@ This is the one write path for core product data; the importer uses it too.
 """
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
-from catalog_kit.outbox import OutboxWriter
 from sqlalchemy.orm import Session
 
 from catalog_api.adapters.repository import ProductRepository
 from catalog_api.domain.errors import ProductNotFound, VersionMismatch
 from catalog_api.domain.model import Product, merge_patch
 from catalog_api.domain.products import ProductDraft
+from catalog_kit.outbox import OutboxWriter, PendingEvent
 
 AGGREGATE = "product"
+
+
+class Upserted(StrEnum):
+    """What an upsert did to a product."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"  # the draft equals the stored core fields: no version, no event
 
 
 class ProductCatalog:
@@ -56,6 +65,34 @@ class ProductCatalog:
         self.products.save(product)
         self._announce("product.updated", product.id, product.snapshot())
         return product
+
+    def upsert_many(self, items: Sequence[tuple[ProductDraft, Product | None]]) -> list[tuple[Product, Upserted]]:
+        """Create or revise products by SKU, a statement per table for the whole batch (the importer's path).
+
+        Each item is a draft and the stored product with the draft's SKU — locked by the caller, e.g. with
+        `products.get_by_skus(..., for_update=True)` — or None. A draft equal to the stored product writes nothing.
+        Raises DuplicateSku (nothing of the batch is written then) if a SKU belongs to another product.
+        """
+        now = _now()
+        results: list[tuple[Product, Upserted]] = []
+        for draft, current in items:
+            if draft.variants and draft.stock != draft.total_stock:
+                draft = draft.model_copy(update={"stock": draft.total_stock})  # as stored: variants' sum
+            if current is None:
+                results.append((Product.create(draft, now), Upserted.CREATED))
+            elif draft == current.draft:
+                results.append((current, Upserted.UNCHANGED))
+            else:
+                results.append((current.revise(draft, now), Upserted.UPDATED))
+        self.products.add_many([p for p, outcome in results if outcome is Upserted.CREATED])
+        self.products.save_many([p for p, outcome in results if outcome is Upserted.UPDATED])
+        events = [
+            PendingEvent(f"product.{outcome}", AGGREGATE, str(p.id), p.snapshot())
+            for p, outcome in results
+            if outcome is not Upserted.UNCHANGED
+        ]
+        self.outbox.add_many(self.session, events, self.traceparent)
+        return results
 
     def delete(self, product_id: uuid.UUID, if_match: set[str] | None) -> None:
         product = self._lock(product_id, if_match)

@@ -1,0 +1,884 @@
+#!/usr/bin/env python
+"""Search benchmark: latency and throughput of `GET /search` over a read model of `--products` (100,000) products.
+
+What is measured, in one run against a running stack (`catalog-stack run`):
+
+1. Load (timed, not the result): `--products` generated products go into `search.documents`, the indexer's read
+   model. A seeded generator (`--seed`) builds product snapshots as the product API would publish them: names from
+   word lists (model name, adjective, material, product type, sometimes a colour) over eight domains, ~80 brands
+   (some accented), descriptions from templates, EUR prices per domain, attributes, images, 90% active / 7% draft /
+   3% archived, created over two years, and ~10% with 1-4 variants (so `skus` holds variant SKUs). Each snapshot
+   becomes the same `CorePart` the indexer builds (`CorePart.from_snapshot`) and the `EnrichmentPart` of what the
+   enricher would derive (`enrich()` of the enricher's rules and taxonomy: keywords, category, slug, price band,
+   completeness); 95% carry the enrichment of their current version, 3% of an older one, 2% none yet.
+   The first `--apply-sample` products are written through the indexer's own write path
+   (`SearchDocuments.apply`, one transaction per part: its parts/s is printed); the rest with `COPY` into the same
+   columns the read model's upserts write, in one transaction per `--batch` rows. The table's trigger runs for every
+   row either way: it derives the tsvector, the trigram text and adds name/brand words to `search.lexicon`. Then
+   `VACUUM (ANALYZE)` of both tables, as autovacuum would soon do after so many inserts: it also merges the rows
+   still waiting in the GIN indexes' pending lists (`fastupdate`), which every search would otherwise scan and
+   which make the planner avoid those indexes. `--no-vacuum` only ANALYZEs, leaving the pending lists as a live
+   read model under steady indexing has them between autovacuums. All SKUs start with `SB<run>-`.
+2. Queries (HTTP, the search API, default http://127.0.0.1:$SEARCH_PORT): `--queries` per type, drawn from the loaded
+   products: single word; two words; typo (a swapped pair or a missing letter in a name/brand word of 5+ letters
+   that exists); SKU (half product SKUs, half variant SKUs); filter + sort (brand / category / price range,
+   `sort=price_asc`, no text); broad (a material or adjective shared by thousands of products); browse (no text, no
+   filter: every active product, newest first). Every answer carries facets (brand, category) over all matches.
+   Each type runs at concurrency 1 and `--concurrency` (closed-loop workers over keep-alive httpx connections),
+   after a warm-up of `--warmup` queries per type; a type stops early after `--time-budget` s. Printed per type:
+   count, errors, p50 / p99 / max / mean latency, queries/s, mean total matches, the search API's CPU per query
+   and how busy the machine's CPUs were. A first row sends as many `GET /healthz` (a sync endpoint without the
+   database): the HTTP floor of the API and of this client.
+3. The same queries without HTTP: `catalog_indexer.adapters.search.search()` on one connection of this process, at
+   concurrency 1 — the difference to the HTTP figures is the API's overhead (FastAPI, JSON, the thread pool).
+4. The read model's row count, table and index sizes (`pg_total_relation_size`, per index), the lexicon, and the
+   search API's RSS (VmHWM/VmRSS of the pid in `$CATALOG_STACK_DIR/run/search-api.pid`).
+
+At the end the loaded rows are deleted, and so are the lexicon words they alone added (`--keep` keeps both).
+The load generator, the API and PostgreSQL share this machine.
+
+    export CATALOG_STACK_DIR=$PWD/.local/bench CATALOG_PG_PORT=55435 CATALOG_BROKER_PORT=19095 \\
+           API_PORT=8100 SEARCH_PORT=8101
+    .venv/bin/catalog-stack run
+    .venv/bin/python bench/search.py [--products 100000] [--queries 200] [--concurrency 8] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import os
+import random
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import psycopg
+from sqlalchemy.engine import make_url
+
+from catalog_enricher.domain.rules import ProductFacts, enrich
+from catalog_enricher.domain.taxonomy import Taxonomy
+from catalog_indexer.adapters.read_model import SearchDocuments
+from catalog_indexer.adapters.search import search
+from catalog_indexer.domain.document import CorePart, EnrichmentPart
+from catalog_indexer.domain.search_query import SearchQuery, Sort
+from catalog_indexer.settings import IndexerSettings
+from catalog_kit.db import libpq_conninfo, make_engine
+from catalog_stack.infra import StackConfig
+from catalog_stack.processes import ManagedProcess
+
+REPO = Path(__file__).resolve().parents[1]
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+HTTP_FLOOR = "GET /healthz"
+
+
+# --- the generated catalog -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Domain:
+    name: str
+    types: tuple[str, ...]  # product types, spelled as the enricher's taxonomy knows them
+    materials: tuple[str, ...]
+    adjectives: tuple[str, ...]
+    brands: tuple[str, ...]
+    price_eur: tuple[float, float]  # typical range; log-uniform within
+    coloured: bool
+    weight: int  # share of the catalog
+
+
+def _split(words: str, separator: str = "|") -> tuple[str, ...]:
+    return tuple(words.split(separator))
+
+
+def _domain(name: str, weight: int, prices: tuple[float, float], coloured: bool, *lists: str) -> Domain:
+    types, materials, adjectives, brands = (_split(words) for words in lists)
+    return Domain(name, types, materials, adjectives, brands, prices, coloured, weight)
+
+
+# name, weight, EUR price range, coloured; then product types | materials | adjectives | brands
+DOMAINS = (
+    _domain(
+        "apparel",
+        30,
+        (9, 400),
+        True,
+        "T-Shirt|Tee|Shirt|Blouse|Sweater|Cardigan|Hoodie|Sweatshirt|Jeans|Trousers|Chinos|Joggers|Shorts|Dress|"
+        "Jacket|Parka|Coat|Socks|Cap|Hat",
+        "Cotton|Linen|Merino|Wool|Denim|Fleece|Cashmere|Silk|Corduroy|Bamboo|Hemp|Organic Cotton|Jersey|Twill|Flannel",
+        "Relaxed|Slim|Oversized|Cropped|Classic|Heavyweight|Lightweight|Vintage|Essential|Tapered|Ribbed|Quilted",
+        "Nordwind|Kestrel|Lumière|Oakridge|Tidewater|Bergmann|Solace|Fjällbo|Harbour & Pine|Vantaa|Marlow|Côte Sauvage",
+    ),
+    _domain(
+        "footwear",
+        10,
+        (25, 350),
+        True,
+        "Sneakers|Trainers|Running Shoes|Trail Running Shoes|Boots|Chelsea Boots|Ankle Boots|Sandals|Flip-Flops",
+        "Leather|Suede|Canvas|Mesh|Knit|Nubuck|Rubber|Recycled",
+        "Low-Top|High-Top|Waterproof|Cushioned|Lightweight|Classic|Retro|Minimal",
+        "Strider|Alpenrose|Kōbe Works|Runwell|Fieldcraft|Ostara|Pathfinder|Søndergaard",
+    ),
+    _domain(
+        "electronics",
+        15,
+        (10, 2500),
+        False,
+        "Headphones|Earbuds|Bluetooth Speaker|Soundbar|Smartphone|Phone Case|Laptop|Mechanical Keyboard|Mouse|"
+        "Charger|USB-C Cable|Smartwatch|Fitness Tracker|Camera",
+        "Wireless|Noise-Cancelling|Aluminium|Carbon|Silicone|Titanium|Braided|Waterproof",
+        "Pro|Ultra|Compact|Portable|Fast|Studio|Mini|Max|Slim|Rugged",
+        "Voltara|Sonique|Pixelwerk|Nimbus|Arctis Labs|Quanta|Helix|Brightlane|Zentrix|Orbis",
+    ),
+    _domain(
+        "home",
+        15,
+        (8, 900),
+        True,
+        "Frying Pan|Skillet|Coffee Machine|Espresso Machine|Blender|Stand Mixer|Mug|Cup|Duvet Cover|Pillow|"
+        "Bath Towel|Hand Towel|Scented Candle",
+        "Cast Iron|Stainless Steel|Ceramic|Stoneware|Porcelain|Percale|Organic Cotton|Soy Wax|Enamel|Bamboo|Glass",
+        "Nonstick|Handmade|Classic|Modern|Rustic|Nordic|Large|Everyday",
+        "Casa Verde|Hearthstone|Kitchenly|Dunmore|Maison Blé|Lindqvist|Potter's Field|Ember & Oak|Ceramico",
+    ),
+    _domain(
+        "beauty",
+        10,
+        (5, 180),
+        False,
+        "Face Cream|Serum|Moisturizer|Lipstick|Mascara|Foundation|Shampoo|Conditioner|Hair Oil|Perfume|Eau de Parfum",
+        "Vitamin C|Hyaluronic|Argan|Rose|Aloe|Jasmine|Vanilla|Charcoal|Retinol",
+        "Hydrating|Gentle|Matte|Volumising|Repairing|Fragrance-Free|Intense|Daily",
+        "Belle Rive|Dermaline|Aurélie|Botanica|Velvetine|Purewell|Ōmori|Glowhaus",
+    ),
+    _domain(
+        "sports",
+        8,
+        (12, 3000),
+        False,
+        "Yoga Mat|Dumbbell|Kettlebell|Road Bike|Tent|Sleeping Bag|Football|Basketball|Volleyball",
+        "Cork|Neoprene|Cast Iron|Carbon|Aluminium|Ripstop|Down|Synthetic",
+        "Pro|Training|Ultralight|Adjustable|Competition|Four-Season|Grippy|Foldable",
+        "Summitline|Trailborn|Ironclad|Velocita|Zenflow|Basecamp|Kraftwerk Sport",
+    ),
+    _domain(
+        "toys",
+        6,
+        (6, 150),
+        False,
+        "Building Set|Doll|Action Figure|Jigsaw Puzzle|Board Game|Plush Toy|Teddy Bear",
+        "Wooden|Plush|Recycled|Cardboard|Soft",
+        "Classic|Deluxe|Junior|Family|Collector's|Mini|Giant",
+        "Brickhaven|Tinker & Co|Wunderwald|Pip Squeak|Playforge|Mondo Bambini",
+    ),
+    _domain(
+        "grocery",
+        6,
+        (2, 40),
+        False,
+        "Coffee Beans|Ground Coffee|Espresso|Green Tea|Black Tea|Herbal Tea|Spaghetti|Penne|Fusilli|Olive Oil|"
+        "Dark Chocolate|Milk Chocolate|Potato Chips|Tortilla Chips",
+        "Organic|Fairtrade|Single-Origin|Wholegrain|Extra Virgin|Sea Salt|Hazelnut|Chili",
+        "Artisan|Classic|Italian|Colombian|Ethiopian|Smoky|Bold|Mild",
+        "Nonna Lucia|Highland Roast|Terra Oliva|Cacao Reale|Teahouse No. 7|Golden Harvest|Crunchworks|Molino Bianco",
+    ),
+)
+COLOURS = _split(
+    "Black|White|Navy|Grey|Olive|Sand|Burgundy|Teal|Rust|Cream|Forest Green|Sky Blue|Charcoal|Mustard|Blush"
+)
+# Model names: two or three syllables, so the lexicon holds thousands of distinct words as a real catalog's does.
+SYLLABLES = _split(
+    "ka lo ven tar mi ro sa del fin zu bra no vik ta lu mer o ris an kel po dra sil va ne tor qui bel", " "
+)
+FEATURES = _split(
+    "pre-washed for a soft hand feel|reinforced seams|a recycled-fibre lining|a two-year warranty|easy-care finish|"
+    "a water-repellent coating|a gift-ready box|a lifetime guarantee|a certified sustainable supply chain|"
+    "a tailored fit|replaceable parts|a compact travel size"
+)
+SIZES = ("XS", "S", "M", "L", "XL", "XXL")
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What the query generator needs to know of one loaded product."""
+
+    sku: str
+    variant_skus: tuple[str, ...]
+    name: str
+    brand: str
+    category: str | None
+    price: Decimal
+    status: str
+
+
+def model_name(rng: random.Random) -> str:
+    return "".join(rng.choice(SYLLABLES) for _ in range(rng.choice((2, 2, 3)))).capitalize()
+
+
+def snapshot(rng: random.Random, sku_prefix: str, n: int, now: datetime) -> dict[str, Any]:
+    """A product snapshot as `product.created` / `product.updated` carry it."""
+    domain = rng.choices(DOMAINS, weights=[d.weight for d in DOMAINS])[0]
+    kind, material = rng.choice(domain.types), rng.choice(domain.materials)
+    adjective, brand = rng.choice(domain.adjectives), rng.choice(domain.brands)
+    colour = rng.choice(COLOURS) if domain.coloured else None
+    parts = [model_name(rng)] if rng.random() < 0.7 else []
+    parts += [adjective] if rng.random() < 0.6 else []
+    parts += [material, kind]
+    name = " ".join(parts) + (f" - {colour}" if colour and rng.random() < 0.5 else "")
+    low, high = domain.price_eur
+    price = Decimal(str(round(math.exp(rng.uniform(math.log(low), math.log(high)))))) - Decimal(
+        rng.choice(("0.01", "0.05", "0.10", "0.00"))
+    )
+    price = max(price, Decimal("0.99"))
+    description = (
+        f"The {name} by {brand} is made of {material.lower()}"
+        + (f" in {colour.lower()}" if colour else "")
+        + f", with {rng.choice(FEATURES)} and {rng.choice(FEATURES)}. "
+        + rng.choice(
+            (
+                f"A {adjective.lower()} {kind.lower()} for every day.",
+                f"Designed in-house and tested for {rng.randint(2, 10)} months before release.",
+                "Ships in plastic-free packaging.",
+                "",
+            )
+        )
+    ).strip()
+    sku = f"{sku_prefix}-{n:06d}"
+    variants = []
+    if rng.random() < 0.10:
+        options = rng.sample(SIZES, rng.randint(1, 4))
+        variants = [{"sku": f"{sku}-{size}", "options": {"size": size}, "price": None, "stock": 5} for size in options]
+    created = now - timedelta(seconds=rng.uniform(0, 730 * 86400))
+    version = rng.choice((1, 1, 1, 2, 2, 3, 4))
+    updated = created + timedelta(seconds=rng.uniform(0, (now - created).total_seconds())) if version > 1 else created
+    status = rng.choices(("active", "draft", "archived"), weights=(90, 7, 3))[0]
+    attributes: dict[str, Any] = {"material": material.lower()}
+    if colour:
+        attributes["color"] = colour.lower()
+    return {
+        "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "sku": sku,
+        "name": name,
+        "brand": brand,
+        "description": description,
+        "price": str(price),
+        "currency": "EUR",
+        "stock": rng.randint(0, 300),
+        "attributes": attributes,
+        "images": [f"https://img.example/{sku}/{i}.jpg" for i in range(rng.randint(0, 3))],
+        "status": status,
+        "variants": variants,
+        "version": version,
+        "created_at": created.isoformat(),
+        "updated_at": updated.isoformat(),
+    }
+
+
+def build_parts(
+    rng: random.Random, sku_prefix: str, count: int, taxonomy: Taxonomy
+) -> tuple[list[tuple[CorePart, EnrichmentPart | None]], list[Generated]]:
+    """`count` products as the indexer would receive them: the core part and (mostly) an enrichment part."""
+    now = datetime.now(UTC)
+    parts: list[tuple[CorePart, EnrichmentPart | None]] = []
+    generated: list[Generated] = []
+    for n in range(count):
+        data = snapshot(rng, sku_prefix, n, now)
+        core = CorePart.from_snapshot(data)
+        draw = rng.random()
+        enrichment: EnrichmentPart | None = None
+        if draw < 0.98:
+            facts = ProductFacts.from_snapshot(data if draw < 0.95 else {**data, "version": max(1, core.version - 1)})
+            enrichment = EnrichmentPart.from_event(enrich(facts, taxonomy).to_event_data())
+        parts.append((core, enrichment))
+        generated.append(
+            Generated(
+                sku=core.sku,
+                variant_skus=tuple(v["sku"] for v in data["variants"]),
+                name=core.name,
+                brand=str(core.brand),
+                category=enrichment.category if enrichment else None,
+                price=core.price,
+                status=core.status,
+            )
+        )
+    return parts, generated
+
+
+# --- loading -------------------------------------------------------------------------------------------------------
+
+# The columns the read model's two upserts (`_CORE`, `_ENRICHMENT` in catalog_indexer.adapters.read_model) write.
+COPY_COLUMNS = (
+    "product_id, core_version, deleted, sku, skus, name, brand, description, price, price_text, currency, status, "
+    "created_at, updated_at, enrichment_version, keywords, category, slug, price_band, completeness"
+)
+
+
+def copy_row(core: CorePart, enrichment: EnrichmentPart | None) -> tuple[Any, ...]:
+    return (
+        core.product_id,
+        core.version,
+        False,
+        core.sku,
+        list(core.skus),
+        core.name,
+        core.brand,
+        core.description,
+        core.price,
+        core.price_text,
+        core.currency,
+        core.status,
+        core.created_at,
+        core.updated_at,
+        enrichment.version if enrichment else 0,
+        list(enrichment.keywords) if enrichment else [],
+        enrichment.category if enrichment else None,
+        enrichment.slug if enrichment else None,
+        enrichment.price_band if enrichment else None,
+        enrichment.completeness if enrichment else None,
+    )
+
+
+@dataclass
+class LoadReport:
+    applied_products: int = 0
+    applied_parts: int = 0
+    apply_s: float = 0.0
+    copied: int = 0
+    copy_s: float = 0.0
+    analyze_s: float = 0.0
+
+
+def load(
+    database_url: str,
+    parts: list[tuple[CorePart, EnrichmentPart | None]],
+    apply_sample: int,
+    batch: int,
+    vacuum: bool,
+) -> LoadReport:
+    report = LoadReport()
+    engine = make_engine(database_url, 1)
+    try:
+        documents = SearchDocuments(engine)
+        started = time.perf_counter()
+        for core, enrichment in parts[:apply_sample]:
+            documents.apply(core)
+            report.applied_parts += 1
+            if enrichment is not None:
+                documents.apply(enrichment)
+                report.applied_parts += 1
+            report.applied_products += 1
+        report.apply_s = time.perf_counter() - started
+    finally:
+        engine.dispose()
+    rest = parts[apply_sample:]
+    with psycopg.connect(libpq_conninfo(database_url), application_name="bench-search-load") as conn:
+        started = time.perf_counter()
+        for offset in range(0, len(rest), batch):
+            with conn.cursor() as cur, cur.copy(f"COPY search.documents ({COPY_COLUMNS}) FROM STDIN") as copy:
+                for core, enrichment in rest[offset : offset + batch]:
+                    copy.write_row(copy_row(core, enrichment))
+            conn.commit()
+            report.copied += len(rest[offset : offset + batch])
+            print(f"    {report.applied_products + report.copied} loaded", flush=True)
+        report.copy_s = time.perf_counter() - started
+        conn.autocommit = True
+        started = time.perf_counter()
+        # A plain ANALYZE leaves the rows in the GIN indexes' pending lists (fastupdate); VACUUM merges them.
+        conn.execute("VACUUM (ANALYZE) search.documents" if vacuum else "ANALYZE search.documents")
+        conn.execute("VACUUM (ANALYZE) search.lexicon" if vacuum else "ANALYZE search.lexicon")
+        report.analyze_s = time.perf_counter() - started
+    return report
+
+
+def lexicon_words(conninfo: str) -> set[str]:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        return {row[0] for row in conn.execute("SELECT word FROM search.lexicon")}
+
+
+def unload(conninfo: str, sku_prefix: str, lexicon_before: set[str]) -> tuple[int, int]:
+    """Delete the run's documents, then the lexicon words that only they had added; returns both counts."""
+    with psycopg.connect(conninfo, autocommit=True, application_name="bench-search-unload") as conn:
+        deleted = conn.execute(
+            "DELETE FROM search.documents WHERE sku LIKE %s", (sku_prefix.replace("_", r"\_") + "-%",)
+        ).rowcount
+        added = sorted({row[0] for row in conn.execute("SELECT word FROM search.lexicon")} - lexicon_before)
+        if not added:
+            return deleted, 0
+        # Words that some remaining document (another run's, a real product's) also has stay in the lexicon.
+        words_removed = conn.execute(
+            """
+            DELETE FROM search.lexicon WHERE word = ANY(%(added)s) AND word NOT IN (
+                SELECT DISTINCT w FROM search.documents d, regexp_split_to_table(d.fuzzy, '[^[:alnum:]]+') AS w
+                WHERE w = ANY(%(added)s))
+            """,
+            {"added": added},
+        ).rowcount
+    return deleted, words_removed
+
+
+# --- queries -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str | None = None
+    brand: str | None = None
+    category: str | None = None
+    price_min: Decimal | None = None
+    price_max: Decimal | None = None
+    sort: Sort = "relevance"
+
+    def params(self) -> dict[str, str]:
+        values = {
+            "q": self.text,
+            "brand": self.brand,
+            "category": self.category,
+            "price_min": None if self.price_min is None else str(self.price_min),
+            "price_max": None if self.price_max is None else str(self.price_max),
+            "sort": None if self.sort == "relevance" else self.sort,
+        }
+        return {k: v for k, v in values.items() if v is not None}
+
+    def search_query(self) -> SearchQuery:
+        return SearchQuery(
+            text=self.text,
+            brand=self.brand,
+            category=self.category,
+            price_min=self.price_min,
+            price_max=self.price_max,
+            sort=self.sort,
+        )
+
+
+def name_words(product: Generated, min_length: int) -> list[str]:
+    return [w for w in product.name.replace(" - ", " ").split() if len(w) >= min_length and w.isalpha()]
+
+
+def make_typo(word: str, rng: random.Random) -> str:
+    """A swapped pair of different adjacent letters, or a missing letter (not the first)."""
+    swaps = [i for i in range(len(word) - 1) if word[i].lower() != word[i + 1].lower()]
+    if swaps and rng.random() < 0.5:
+        i = rng.choice(swaps)
+        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+    i = rng.randrange(1, len(word))
+    return word[:i] + word[i + 1 :]
+
+
+def query_mix(products: list[Generated], count: int, rng: random.Random) -> dict[str, list[Query]]:
+    """`count` queries of each type, all of them about loaded products."""
+    active = [p for p in products if p.status == "active"]
+    with_variants = [p for p in active if p.variant_skus]
+    brands = sorted({p.brand for p in products})
+    categories = sorted({p.category for p in products if p.category})
+    broad_words = ("Cotton", "Organic", "Classic", "Wireless", "Leather", "Relaxed", "Pro", "Ceramic")
+
+    def single() -> Query:
+        p = rng.choice(active)
+        return Query(rng.choice([*name_words(p, 3), p.brand.split()[0]]))
+
+    def two() -> Query:
+        p = rng.choice(active)
+        words = name_words(p, 2)
+        if rng.random() < 0.5 or len(words) < 2:
+            return Query(f"{p.brand.split()[0]} {words[-1]}")
+        i = rng.randrange(len(words) - 1)
+        return Query(f"{words[i]} {words[i + 1]}")
+
+    def typo() -> Query:
+        while True:
+            p = rng.choice(active)
+            candidates = [w for w in [*name_words(p, 5), *p.brand.split()] if len(w) >= 5 and w.isalpha()]
+            if candidates:
+                return Query(make_typo(rng.choice(candidates), rng))
+
+    def sku() -> Query:
+        if with_variants and rng.random() < 0.5:
+            return Query(rng.choice(rng.choice(with_variants).variant_skus))
+        return Query(rng.choice(active).sku)
+
+    def filter_sort() -> Query:
+        low = Decimal(rng.choice((0, 10, 20, 50, 100)))
+        high = low + Decimal(rng.choice((25, 50, 100, 500)))
+        match rng.randrange(3):
+            case 0:
+                return Query(brand=rng.choice(brands), price_min=low, price_max=high, sort="price_asc")
+            case 1:
+                return Query(category=rng.choice(categories), price_min=low, price_max=high, sort="price_asc")
+            case _:
+                p = rng.choice([p for p in active[:2000] if p.category] or active)
+                return Query(brand=p.brand, category=p.category, sort="price_asc")
+
+    def broad() -> Query:
+        return Query(rng.choice(broad_words))
+
+    def browse() -> Query:
+        return Query()
+
+    makers: dict[str, Callable[[], Query]] = {
+        "single word": single,
+        "two words": two,
+        "typo": typo,
+        "SKU": sku,
+        "filter+sort": filter_sort,
+        "broad": broad,
+        "browse (no q)": browse,
+    }
+    return {name: [make() for _ in range(count)] for name, make in makers.items()}
+
+
+@dataclass
+class Timing:
+    latencies_s: list[float] = field(default_factory=list)
+    totals: list[int] = field(default_factory=list)
+    errors: int = 0
+    wall_s: float = 0.0
+    server_cpu_s: float | None = None
+    machine_busy: float | None = None  # share of all CPUs of the machine busy during the run
+
+    @property
+    def qps(self) -> float:
+        return len(self.latencies_s) / self.wall_s if self.wall_s > 0 else math.nan
+
+
+async def run_http(
+    search_url: str,
+    queries: Sequence[Query],
+    concurrency: int,
+    budget_s: float,
+    server_pid: int | None,
+    path: str = "/search",
+) -> Timing:
+    """Send the queries from `concurrency` closed-loop workers; stop starting new ones after `budget_s`.
+
+    With `path="/healthz"` the same number of health checks is sent instead: the floor of HTTP, uvicorn, FastAPI
+    (a sync endpoint, like /search) and this client, without the database.
+    """
+    searching = path == "/search"
+    timing = Timing()
+    position = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=search_url, limits=limits, timeout=httpx.Timeout(60.0)) as client:
+
+        async def worker() -> None:
+            nonlocal position
+            while position < len(queries) and time.perf_counter() - started < budget_s:
+                query = queries[position]
+                position += 1
+                sent = time.perf_counter()
+                try:
+                    response = await client.get(path, params=query.params() if searching else None)
+                except httpx.HTTPError:
+                    timing.errors += 1
+                    continue
+                elapsed = time.perf_counter() - sent
+                if response.status_code != 200:
+                    timing.errors += 1
+                    continue
+                timing.latencies_s.append(elapsed)
+                if searching:
+                    timing.totals.append(int(response.json()["total"]))
+
+        cpu_before, machine_before = proc_cpu_s(server_pid), machine_cpu()
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        timing.wall_s = time.perf_counter() - started
+        cpu_after, machine_after = proc_cpu_s(server_pid), machine_cpu()
+    if cpu_before is not None and cpu_after is not None:
+        timing.server_cpu_s = cpu_after - cpu_before
+    timing.machine_busy = busy_share(machine_before, machine_after)
+    return timing
+
+
+def run_sql(database_url: str, queries: Sequence[Query], budget_s: float, threshold: float) -> Timing:
+    """The search function itself on one connection, sequentially."""
+    timing = Timing()
+    engine = make_engine(database_url, 1)
+    try:
+        with engine.connect() as conn:
+            machine_before = machine_cpu()
+            started = time.perf_counter()
+            for query in queries:
+                if time.perf_counter() - started >= budget_s:
+                    break
+                sent = time.perf_counter()
+                result = search(conn, query.search_query(), threshold)
+                timing.latencies_s.append(time.perf_counter() - sent)
+                timing.totals.append(result.total)
+            timing.wall_s = time.perf_counter() - started
+            timing.machine_busy = busy_share(machine_before, machine_cpu())
+    finally:
+        engine.dispose()
+    return timing
+
+
+# --- process and database facts ------------------------------------------------------------------------------------
+
+
+def stack_pid(root: Path, name: str) -> int | None:
+    """The pid (first token of the pid file) of a stack process, if it still runs."""
+    return ManagedProcess(name, root / "run", root / "log").pid()
+
+
+def proc_memory_kib(pid: int | None) -> dict[str, int]:
+    memory: dict[str, int] = {}
+    if pid is None:
+        return memory
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmHWM", "VmRSS"):
+                memory[key] = int(value.split()[0])
+    return memory
+
+
+def proc_cpu_s(pid: int | None) -> float | None:
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return sum(values) - values[3] - values[4], sum(values)  # minus idle and iowait
+
+
+def busy_share(before: tuple[int, int], after: tuple[int, int]) -> float | None:
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total > 0 else None
+
+
+def mib(value: float | None) -> str:
+    return "n/a" if value is None else f"{value / 1024 / 1024:.1f} MiB"
+
+
+def read_model_facts(conninfo: str, sku_prefix: str, loaded_at: datetime) -> list[tuple[str, str]]:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+
+        def one(sql: str, params: Sequence[Any] = ()) -> Any:
+            row = conn.execute(sql, params).fetchone()
+            return row[0] if row else None
+
+        facts = [
+            ("rows in search.documents", f"{one('SELECT count(*) FROM search.documents'):,}"),
+            (
+                "  of them loaded by this run",
+                f"{one('SELECT count(*) FROM search.documents WHERE sku LIKE %s', (sku_prefix + '-%',)):,}",
+            ),
+            (
+                "search.documents total (with TOAST, indexes)",
+                mib(one("SELECT pg_total_relation_size('search.documents')")),
+            ),
+            ("  table (heap)", mib(one("SELECT pg_relation_size('search.documents')"))),
+            ("  TOAST", mib(one("SELECT pg_table_size('search.documents') - pg_relation_size('search.documents')"))),
+            ("  all indexes", mib(one("SELECT pg_indexes_size('search.documents')"))),
+        ]
+        for name, size in conn.execute(
+            """SELECT c.relname, pg_relation_size(c.oid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+               WHERE i.indrelid = 'search.documents'::regclass ORDER BY pg_relation_size(c.oid) DESC"""
+        ):
+            facts.append((f"    {name}", mib(size)))
+        facts.append(("search.lexicon words", f"{one('SELECT count(*) FROM search.lexicon'):,}"))
+        facts.append(("search.lexicon total", mib(one("SELECT pg_total_relation_size('search.lexicon')"))))
+        facts.append(("PostgreSQL shared_buffers / work_mem", f"{one('SHOW shared_buffers')} / {one('SHOW work_mem')}"))
+        vacuumed = one(
+            "SELECT greatest(last_autovacuum, last_autoanalyze) FROM pg_stat_user_tables"
+            " WHERE schemaname = 'search' AND relname = 'documents'"
+        )
+        facts.append(
+            (
+                "last autovacuum/autoanalyze of documents",
+                f"{vacuumed:%H:%M:%S}" + (" (during the queries)" if vacuumed > loaded_at else " (before the queries)")
+                if vacuumed
+                else "never",
+            )
+        )
+    return facts
+
+
+# --- report --------------------------------------------------------------------------------------------------------
+
+
+def ms(values: Sequence[float], q: float | None = None) -> str:
+    if not values:
+        return "n/a"
+    if q is None:
+        return f"{statistics.fmean(values) * 1000:.1f}"
+    ordered = sorted(values)
+    return f"{ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1] * 1000:.1f}"
+
+
+def print_table(title: str, rows: Iterable[tuple[str, Timing]]) -> None:
+    print()
+    print(title)
+    columns = ("n", "err", "p50 ms", "p99 ms", "max ms", "mean ms", "q/s", "mean total", "API CPU ms/q", "host CPU")
+    header = f"{'query type':<15}" + "".join(f"{c:>13}" for c in columns)
+    print(header)
+    print("-" * len(header))
+    for name, t in rows:
+        cpu = (
+            "n/a"
+            if t.server_cpu_s is None or not t.latencies_s
+            else f"{t.server_cpu_s / len(t.latencies_s) * 1000:.1f}"
+        )
+        cells = (
+            str(len(t.latencies_s)),
+            str(t.errors),
+            ms(t.latencies_s, 50),
+            ms(t.latencies_s, 99),
+            f"{max(t.latencies_s) * 1000:.1f}" if t.latencies_s else "n/a",
+            ms(t.latencies_s),
+            f"{t.qps:.1f}",
+            f"{statistics.fmean(t.totals):,.0f}" if t.totals else "n/a",
+            cpu,
+            "n/a" if t.machine_busy is None else f"{t.machine_busy * 100:.0f}%",
+        )
+        print(f"{name:<15}" + "".join(f"{c:>13}" for c in cells))
+
+
+# --- main ----------------------------------------------------------------------------------------------------------
+
+
+def check_loopback(url: str) -> None:
+    if urlsplit(url).hostname not in LOOPBACK_HOSTS:
+        raise SystemExit(f"refusing a non-loopback host: {url}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--products", type=int, default=100_000, help="products to load (default 100000)")
+    parser.add_argument("--queries", type=int, default=200, help="measured queries per type and concurrency")
+    parser.add_argument("--concurrency", type=int, default=8, help="the second concurrency level (default 8)")
+    parser.add_argument("--warmup", type=int, default=20, help="unmeasured queries per type first (default 20)")
+    parser.add_argument("--time-budget", type=float, default=60.0, help="max seconds per type and concurrency")
+    parser.add_argument("--apply-sample", type=int, default=2000, help="products written via SearchDocuments.apply")
+    parser.add_argument("--batch", type=int, default=10_000, help="rows per COPY transaction")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--keep", action="store_true", help="keep the loaded rows (and their lexicon words)")
+    parser.add_argument("--no-sql", action="store_true", help="skip the direct SQL timing")
+    parser.add_argument(
+        "--no-vacuum",
+        action="store_true",
+        help="after the load only ANALYZE: the GIN indexes keep their pending lists, as under live indexing",
+    )
+    parser.add_argument("--search-url", default=f"http://127.0.0.1:{os.environ.get('SEARCH_PORT', '8001')}")
+    args = parser.parse_args()
+    if not 1 <= args.products <= 1_000_000 or not 1 <= args.queries <= 100_000 or not 1 <= args.concurrency <= 256:
+        parser.error("bounds: 1 <= --products <= 1e6, 1 <= --queries <= 1e5, 1 <= --concurrency <= 256")
+    if not 0 <= args.warmup <= 10_000 or not 1 <= args.time_budget <= 3600 or not 1 <= args.batch <= 100_000:
+        parser.error("bounds: 0 <= --warmup <= 1e4, 1 <= --time-budget <= 3600, 1 <= --batch <= 1e5")
+    if not 0 <= args.apply_sample <= args.products:
+        parser.error("--apply-sample must be between 0 and --products")
+    search_url = args.search_url.rstrip("/")
+    check_loopback(search_url)
+
+    config = StackConfig.from_env(REPO / ".local")
+    database_url = os.environ.get("DATABASE_URL") or config.postgres.url()
+    if make_url(database_url).host not in LOOPBACK_HOSTS:
+        raise SystemExit(f"refusing a non-loopback database: {database_url}")
+    conninfo = libpq_conninfo(database_url)
+    try:
+        ready = httpx.get(f"{search_url}/readyz", timeout=5)
+    except httpx.HTTPError as exc:
+        raise SystemExit(f"the search API at {search_url} does not answer ({exc}); start the stack first") from exc
+    if ready.status_code != 200:
+        raise SystemExit(f"the search API at {search_url} is not ready: {ready.status_code} {ready.text}")
+    search_pid = stack_pid(config.root, "search-api")
+    threshold = IndexerSettings().search_fuzzy_threshold
+
+    run = uuid.uuid4().hex[:6]
+    sku_prefix = f"SB{run}"
+    rng = random.Random(args.seed)
+    print(f"run {run}: search API {search_url} (pid {search_pid}), database {database_url}, {os.cpu_count()} CPUs")
+    started = time.perf_counter()
+    parts, products = build_parts(rng, sku_prefix, args.products, Taxonomy.default())
+    print(f"  generated {len(parts)} products in {time.perf_counter() - started:.1f} s (SKUs {sku_prefix}-*)")
+    lexicon_before = lexicon_words(conninfo)
+    memory_before = proc_memory_kib(search_pid)
+    try:
+        report = load(database_url, parts, args.apply_sample, args.batch, not args.no_vacuum)
+        loaded_at = datetime.now(UTC)
+        del parts
+        print(
+            f"  loaded: {report.applied_products} products ({report.applied_parts} parts) via SearchDocuments.apply "
+            f"in {report.apply_s:.1f} s = {report.applied_parts / report.apply_s if report.apply_s else 0:.0f} "
+            f"parts/s; {report.copied} via COPY in {report.copy_s:.1f} s = "
+            f"{report.copied / report.copy_s if report.copy_s else 0:.0f} rows/s; "
+            f"{'ANALYZE' if args.no_vacuum else 'VACUUM (ANALYZE)'} {report.analyze_s:.1f} s"
+        )
+        mix = query_mix(products, args.queries + args.warmup, random.Random(args.seed + 1))
+        examples = {name: queries[args.warmup].params() for name, queries in mix.items()}
+        for queries in mix.values():
+            asyncio.run(run_http(search_url, queries[: args.warmup], 1, args.time_budget, None))
+        http: dict[int, dict[str, Timing]] = {}
+        for concurrency in dict.fromkeys((1, args.concurrency)):
+            http[concurrency] = {
+                HTTP_FLOOR: asyncio.run(
+                    run_http(
+                        search_url, [Query()] * args.queries, concurrency, args.time_budget, search_pid, "/healthz"
+                    )
+                )
+            }
+            for name, queries in mix.items():
+                http[concurrency][name] = asyncio.run(
+                    run_http(search_url, queries[args.warmup :], concurrency, args.time_budget, search_pid)
+                )
+                t = http[concurrency][name]
+                print(f"  HTTP c={concurrency} {name}: {len(t.latencies_s)} in {t.wall_s:.1f} s", flush=True)
+        sql = (
+            {}
+            if args.no_sql
+            else {
+                name: run_sql(database_url, queries[args.warmup :], args.time_budget, threshold)
+                for name, queries in mix.items()
+            }
+        )
+        memory_after = proc_memory_kib(search_pid)
+        facts = read_model_facts(conninfo, sku_prefix, loaded_at)
+    finally:
+        if args.keep:
+            print(f"  kept the loaded rows (SKUs {sku_prefix}-*)")
+        else:
+            deleted, words = unload(conninfo, sku_prefix, lexicon_before)
+            print(f"  deleted {deleted} loaded rows and {words} lexicon words only they had added")
+
+    print()
+    print("Example query of each type:")
+    for name, params in examples.items():
+        print(f"  {name:<15} {params}")
+    print()
+    print("'mean total' = matches of the query (the API returns 20 of them); 'API CPU' = the search API process's")
+    print("CPU per query; 'host CPU' = share of all CPUs of the machine busy meanwhile, whoever used them;")
+    print(f"'{HTTP_FLOOR}' = the same number of health checks: HTTP + FastAPI + this client, no database.")
+    for concurrency, timings in http.items():
+        print_table(f"HTTP GET /search, concurrency {concurrency} (limit 20, with facets):", timings.items())
+    if sql:
+        print_table(
+            f"search() directly on one connection, no HTTP, concurrency 1 (threshold {threshold}):", sql.items()
+        )
+    print()
+    for name, value in facts:
+        print(f"{name:<46} {value}")
+    print(
+        f"{'search API RSS peak (VmHWM) before / after':<46} "
+        f"{mib(memory_before.get('VmHWM', 0) * 1024)} / {mib(memory_after.get('VmHWM', 0) * 1024)}"
+    )
+    print(f"{'search API RSS now (VmRSS)':<46} {mib(memory_after.get('VmRSS', 0) * 1024)}")
+
+
+if __name__ == "__main__":
+    main()

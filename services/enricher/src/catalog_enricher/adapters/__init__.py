@@ -1,0 +1,1 @@
+"""Adapters of the enricher: enrichment providers and the resilience around them."""

@@ -1,0 +1,113 @@
+"""The per-row ledger: what happened to every row of a job, written in the chunk's transaction."""
+
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Text, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.orm import Session
+
+from catalog_api.adapters.imports import import_rows
+from catalog_api.domain.imports import NEEDS_ATTENTION, ErrorCategory, RowStatus
+from catalog_importer.domain.products import RowOutcome
+from catalog_importer.domain.tally import Previous
+from catalog_kit.bulk import recordset
+
+
+class Ledger:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def write(self, job_id: uuid.UUID, outcomes: Sequence[RowOutcome], *, retry: bool) -> None:
+        """Record the outcomes; in a retry they replace the rows' previous entries and count an attempt."""
+        if not outcomes:
+            return
+        rows, names, params = recordset(import_rows, [_entry(job_id, o) for o in outcomes])
+        statement = insert(import_rows).from_select(names, rows)
+        if not retry:
+            self.session.execute(statement, params)
+            return
+        replaced = {
+            name: statement.excluded[name]
+            for name in (
+                "line_number",
+                "sku",
+                "product_sku",
+                "product_id",
+                "status",
+                "category",
+                "field",
+                "message",
+                "errors",
+                "defined_sku",
+            )
+        }
+        self.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[import_rows.c.job_id, import_rows.c.row_number],
+                set_={**replaced, "attempts": import_rows.c.attempts + 1},
+            ),
+            params,
+        )
+
+    def defined_earlier(self, job_id: uuid.UUID, sku_keys: Iterable[str]) -> dict[str, int]:
+        """Of these lower-cased product SKUs, those an earlier row of the job defined in full: SKU → row."""
+        keys = sorted(set(sku_keys))
+        if not keys:
+            return {}
+        query = (
+            select(import_rows.c.defined_sku, func.min(import_rows.c.row_number))
+            .where(
+                import_rows.c.job_id == job_id,
+                import_rows.c.defined_sku == any_(bindparam("keys", keys, ARRAY(Text))),
+            )
+            .group_by(import_rows.c.defined_sku)
+        )
+        return {str(key): int(row) for key, row in self.session.execute(query)}
+
+    def retryable(self, job_id: uuid.UUID, max_attempts: int) -> dict[int, Previous]:
+        """The rows a retry processes again: failed or skipped, with attempts left (row → previous outcome)."""
+        query = select(
+            import_rows.c.row_number, import_rows.c.status, import_rows.c.category, import_rows.c.attempts
+        ).where(
+            import_rows.c.job_id == job_id,
+            import_rows.c.status.in_([str(s) for s in NEEDS_ATTENTION]),
+            import_rows.c.attempts < max_attempts,
+        )
+        return {
+            row.row_number: Previous(
+                RowStatus(row.status), ErrorCategory(row.category) if row.category else None, row.attempts
+            )
+            for row in self.session.execute(query)
+        }
+
+
+def _entry(job_id: uuid.UUID, outcome: RowOutcome) -> dict[str, Any]:
+    errors = [{"field": _text(e.field), "message": _text(e.message), "code": e.code} for e in outcome.errors]
+    return {
+        "job_id": job_id,
+        "row_number": outcome.row.number,
+        "line_number": outcome.row.line,
+        "sku": _text(outcome.sku),
+        "product_sku": _text(outcome.product_sku),
+        "product_id": outcome.product_id,
+        "status": str(outcome.status),
+        "category": str(outcome.category) if outcome.category else None,
+        "field": _text(outcome.field),
+        "message": _text(outcome.message),
+        "errors": errors or None,
+        "defined_sku": outcome.product_sku.lower() if outcome.defined and outcome.product_sku else None,
+    }
+
+
+def _text(value: str | None) -> str | None:
+    """Text PostgreSQL can store: a row that was not valid UTF-8 (kept as surrogates) or held NUL characters is
+    still named in the ledger, with U+FFFD where its bytes could not be read."""
+    if value is None:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return value.replace("\x00", "\ufffd")

@@ -1,0 +1,1 @@
+"""Pure rules of importing a feed: reading rows, grouping them into products, chunks, tallies."""

@@ -1,0 +1,5 @@
+"""Alembic environment of the search read model."""
+
+from catalog_kit.migrations import run_online
+
+run_online()

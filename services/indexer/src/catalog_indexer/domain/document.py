@@ -1,0 +1,107 @@
+"""The search document of a product, assembled from parts that arrive separately and out of order.
+
+Each part carries its own version; a part is applied only when it is newer than the one the document holds,
+so duplicates and reordering change nothing.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+EnrichmentStatus = Literal["pending", "complete"]
+
+
+@dataclass(frozen=True)
+class CorePart:
+    """The product's own fields, from product.created / product.updated."""
+
+    product_id: str
+    version: int
+    sku: str
+    skus: tuple[str, ...]
+    name: str
+    brand: str | None
+    description: str | None
+    price: Decimal
+    price_text: str
+    currency: str
+    status: str
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def from_snapshot(cls, data: Mapping[str, Any]) -> "CorePart":
+        variant_skus = [str(v["sku"]) for v in data.get("variants", [])]
+        return cls(
+            product_id=str(data["id"]),
+            version=int(data["version"]),
+            sku=str(data["sku"]),
+            skus=tuple(dict.fromkeys(s.lower() for s in [str(data["sku"]), *variant_skus])),
+            name=str(data["name"]),
+            brand=data.get("brand"),
+            description=data.get("description"),
+            price=Decimal(str(data["price"])),
+            price_text=str(data["price"]),
+            currency=str(data["currency"]),
+            status=str(data["status"]),
+            created_at=str(data["created_at"]),
+            updated_at=str(data["updated_at"]),
+        )
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """A deletion, from product.deleted: it outranks every core part of an equal or lower version."""
+
+    product_id: str
+    version: int
+
+    @classmethod
+    def from_event(cls, data: Mapping[str, Any]) -> "Tombstone":
+        return cls(product_id=str(data["id"]), version=int(data["version"]))
+
+
+@dataclass(frozen=True)
+class EnrichmentPart:
+    """Derived fields, from product.enriched; `version` is the core version they were computed from."""
+
+    product_id: str
+    version: int
+    keywords: tuple[str, ...]
+    category: str | None
+    slug: str
+    price_band: str
+    completeness: float
+
+    @classmethod
+    def from_event(cls, data: Mapping[str, Any]) -> "EnrichmentPart":
+        return cls(
+            product_id=str(data["id"]),
+            version=int(data["version"]),
+            keywords=tuple(str(k) for k in data["keywords"]),
+            category=data.get("category"),
+            slug=str(data["slug"]),
+            price_band=str(data["price_band"]),
+            completeness=float(data["completeness"]["score"]),
+        )
+
+
+DocumentPart = CorePart | Tombstone | EnrichmentPart
+INDEXED_TYPES = frozenset({"product.created", "product.updated", "product.deleted", "product.enriched"})
+
+
+def part_of(event_type: str, data: Mapping[str, Any]) -> DocumentPart | None:
+    """The document part an event carries; None for event types the search model does not use."""
+    if event_type in ("product.created", "product.updated"):
+        return CorePart.from_snapshot(data)
+    if event_type == "product.deleted":
+        return Tombstone.from_event(data)
+    if event_type == "product.enriched":
+        return EnrichmentPart.from_event(data)
+    return None
+
+
+def enrichment_status(core_version: int, enrichment_version: int) -> EnrichmentStatus:
+    """Complete once the enrichment was computed from the current core version (or a later one)."""
+    return "complete" if enrichment_version >= core_version > 0 else "pending"

@@ -1,0 +1,125 @@
+"""Import commands: submit, cancel, retry — each one transaction holding the job row and its outbox event."""
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session
+
+from catalog_api.adapters.imports import ImportJobRepository
+from catalog_api.domain.imports import (
+    FeedFormat,
+    ImportJob,
+    ImportJobNotFound,
+    JobMode,
+    JobState,
+    cancel_outcome,
+    check_retryable,
+)
+from catalog_kit.object_store import StoredObject
+from catalog_kit.outbox import OutboxWriter
+
+AGGREGATE = "import_job"
+
+
+def feed_key(job_id: uuid.UUID, correction: uuid.UUID | None = None) -> str:
+    """Where a job's feed lives in the object store; a corrected feed sent with a retry gets a key of its own."""
+    return f"imports/{job_id}/feed" if correction is None else f"imports/{job_id}/correction-{correction.hex}"
+
+
+class ImportRequests:
+    """What a client can ask of import jobs; the importer does the work when `import.requested` wakes it."""
+
+    def __init__(self, session: Session, outbox: OutboxWriter) -> None:
+        self.session = session
+        self.jobs = ImportJobRepository(session)
+        self.outbox = outbox
+
+    def submit(
+        self, job_id: uuid.UUID, feed: StoredObject, format: FeedFormat, file_name: str | None, submitted_by: str
+    ) -> ImportJob:
+        """Record a job for a feed already in the object store, and ask for it to be run."""
+        job = self.jobs.add(
+            job_id,
+            format=format,
+            file_name=file_name,
+            object_key=feed.key,
+            file_bytes=feed.size,
+            file_sha256=feed.sha256,
+            submitted_by=submitted_by,
+        )
+        self._request(job)
+        return job
+
+    def get(self, job_id: uuid.UUID) -> ImportJob:
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise ImportJobNotFound(job_id)
+        return job
+
+    def cancel(self, job_id: uuid.UUID) -> ImportJob:
+        """Cancel a pending job now; ask a running one to stop at its next chunk boundary."""
+        job = self._lock(job_id)
+        if cancel_outcome(job.state) is JobState.CANCELLED:
+            return self.jobs.update(
+                job_id, state=JobState.CANCELLED, cancel_requested=True, finished_at=datetime.now(UTC)
+            )
+        return self.jobs.update(job_id, cancel_requested=True)
+
+    def retry_failed(
+        self, job_id: uuid.UUID, corrected: StoredObject | None = None, format: FeedFormat | None = None
+    ) -> ImportJob:
+        """Run the failed rows again: from the job's feed, or from a corrected copy of it (same row order)."""
+        job = self._lock(job_id)
+        check_retryable(job.state)
+        source = {}
+        if corrected is not None:
+            source = {
+                "object_key": corrected.key,
+                "file_bytes": corrected.size,
+                "file_sha256": corrected.sha256,
+                "format": format or job.format,
+            }
+        job = self.jobs.update(
+            job_id,
+            state=JobState.PENDING,
+            mode=JobMode.RETRY,
+            retries=job.retries + 1,
+            attempts=0,
+            bytes_done=0,
+            next_row=1,
+            next_line=1,
+            run_rows=0,
+            cancel_requested=False,
+            error=None,
+            last_error=None,
+            claimed_by=None,
+            claim_token=None,
+            heartbeat_at=None,
+            not_before=None,
+            started_at=None,
+            finished_at=None,
+            **source,
+        )
+        self._request(job)
+        return job
+
+    def _lock(self, job_id: uuid.UUID) -> ImportJob:
+        job = self.jobs.get(job_id, for_update=True)
+        if job is None:
+            raise ImportJobNotFound(job_id)
+        return job
+
+    def _request(self, job: ImportJob) -> None:
+        self.outbox.add(
+            self.session,
+            event_type="import.requested",
+            aggregate_type=AGGREGATE,
+            aggregate_id=str(job.id),
+            data={
+                "job_id": str(job.id),
+                "mode": str(job.mode),
+                "format": str(job.format),
+                "object_key": job.object_key,
+                "requested_at": job.updated_at.isoformat(),
+            },
+        )

@@ -1,0 +1,179 @@
+"""Fast path and slow path through real processes: searchable at once, enriched later, never clobbered."""
+
+import json
+import os
+import signal
+import threading
+import time
+import uuid
+from functools import partial
+from typing import Any
+
+import httpx
+import pytest
+from confluent_kafka import Producer
+
+from catalog_kit.dead_letters import read
+from catalog_kit.envelope import EventEnvelope
+from catalog_kit.settings import CatalogSettings
+from catalog_schemas.topics import PRODUCT
+from catalog_stack.infra import Endpoints
+from tests.conftest import WRITE_KEY, System
+from tests.support import log_entries, wait_until
+
+AUTH = {"Authorization": f"Bearer {WRITE_KEY}"}
+FRESHNESS_S = 1.0  # the promise: a product is searchable this soon after its POST, enrichment or not
+
+
+def new_product(http: httpx.Client, token: str, **changes: Any) -> dict[str, Any]:
+    response = http.post(
+        "/products",
+        json={
+            "sku": f"SKU-{token}",
+            "name": f"Organic cotton tee {token}",
+            "brand": "Lumen",
+            "description": "A soft everyday t-shirt",
+            "price": "24.90",
+            "currency": "EUR",
+            "attributes": {"material": "cotton"},
+            **changes,
+        },
+    )
+    assert response.status_code == 201, response.text
+    product: dict[str, Any] = response.json()
+    return product
+
+
+def hits(search: httpx.Client, q: str, **params: Any) -> list[dict[str, Any]]:
+    response = search.get("/search", params={"q": q, **params})
+    assert response.status_code == 200, response.text
+    found: list[dict[str, Any]] = response.json()["hits"]
+    return found
+
+
+@pytest.fixture
+def http(running_system: System) -> httpx.Client:
+    return httpx.Client(base_url=running_system.api_url, headers=AUTH, timeout=10)
+
+
+@pytest.fixture
+def search(running_system: System) -> httpx.Client:
+    return httpx.Client(base_url=running_system.search_url, timeout=10)
+
+
+def test_searchable_within_a_second_while_enrichment_is_down(
+    running_system: System, http: httpx.Client, search: httpx.Client
+) -> None:
+    running_system.process("enricher").stop()
+    try:
+        tokens = [f"t{uuid.uuid4().hex[:12]}" for _ in range(100)]
+        latencies = []
+        for token in tokens:
+            posted = time.monotonic()
+            product = new_product(http, token)
+            [hit] = wait_until(partial(hits, search, token), timeout=FRESHNESS_S, interval=0.01)
+            latencies.append(time.monotonic() - posted)
+            assert hit["id"] == product["id"]
+            assert hit["enrichment_status"] == "pending"
+        latencies.sort()
+        print(
+            f"POST→searchable over 100 products: p50 {latencies[49] * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms"
+        )
+    finally:
+        running_system.restart("enricher")
+
+    def all_enriched() -> bool:
+        # "apparel" comes only from the derived category, never from the product's own fields.
+        return all(
+            (found := hits(search, f"apparel {t}")) and found[0]["enrichment_status"] == "complete" for t in tokens
+        )
+
+    wait_until(all_enriched, timeout=90, interval=0.5)
+
+
+def test_an_update_during_slow_enrichment_ends_with_the_new_version_enriched(
+    running_system: System, http: httpx.Client, search: httpx.Client
+) -> None:
+    running_system.restart("enricher", PROVIDER_DELAY_S="1.5", LOG_LEVEL="INFO")
+    try:
+        warm_up = f"w{uuid.uuid4().hex[:12]}"
+        new_product(http, warm_up)  # the enricher is consuming once this one is enriched
+        wait_until(lambda: (found := hits(search, warm_up)) and found[0]["enrichment_status"] == "complete", timeout=60)
+
+        token = f"r{uuid.uuid4().hex[:12]}"
+        product = new_product(http, token)
+        # While version 1 is being enriched (the provider takes 1.5 s), version 2 arrives.
+        wait_until(lambda: hits(search, token), timeout=5)
+        updated = http.patch(
+            f"/products/{product['id']}", json={"name": f"Merino wool sweater {token}"}, headers={"If-Match": '"1"'}
+        )
+        assert updated.status_code == 200
+
+        def enriched_v2() -> dict[str, Any] | None:
+            found = hits(search, f"sweater {token}")
+            return found[0] if found and found[0]["enrichment_status"] == "complete" else None
+
+        hit = wait_until(enriched_v2, timeout=30)
+        assert hit["name"] == f"Merino wool sweater {token}"
+        assert hit["category"] is not None
+        assert "sweater" in hit["keywords"]
+        assert "tee" not in hit["keywords"]  # nothing computed from version 1 survived
+        stale = [
+            e
+            for e in log_entries(running_system.process("enricher").log_file)
+            if e.get("product_id") == product["id"] and e.get("event") == "enrichment stale"
+        ]
+        assert stale, "the enricher should have found its version-1 result stale"
+    finally:
+        running_system.restart("enricher")
+
+
+def test_killing_the_indexer_during_a_burst_loses_no_document(
+    running_system: System, http: httpx.Client, search: httpx.Client
+) -> None:
+    tokens = [f"k{uuid.uuid4().hex[:12]}" for _ in range(150)]
+    writer = threading.Thread(target=lambda: [new_product(http, t) for t in tokens])
+    writer.start()
+    wait_until(lambda: hits(search, tokens[20]), timeout=30)
+    indexer = running_system.process("indexer").pid()
+    assert indexer is not None
+    os.kill(indexer, signal.SIGKILL)
+    writer.join()
+    running_system.restart("indexer")
+    wait_until(lambda: all(hits(search, t) for t in tokens), timeout=90, interval=0.5)
+
+
+def test_a_poison_event_is_dead_lettered_and_the_partition_moves_on(
+    running_system: System, endpoints: Endpoints, http: httpx.Client, search: httpx.Client
+) -> None:
+    key = str(uuid.uuid4())
+    headers = EventEnvelope(type="product.updated", source="/test", subject=key, data={}).headers()
+    producer = Producer({"bootstrap.servers": endpoints.kafka_bootstrap_servers})
+    producer.produce(PRODUCT.name, key=key.encode(), value=b'{"id": "broken"', headers=list(headers.items()))
+    producer.produce(
+        PRODUCT.name,
+        key=key.encode(),
+        value=json.dumps({"id": key, "version": 1}).encode(),
+        headers=list(headers.items()),
+    )
+    assert producer.flush(10) == 0
+
+    settings = CatalogSettings(kafka_bootstrap_servers=endpoints.kafka_bootstrap_servers)
+
+    def dead_letters() -> list[dict[str, str]]:
+        found = [
+            {**d.reason, "ce_id": dict(d.headers)["ce_id"].decode()}
+            for d in read(settings, "indexer", timeout=2)
+            if d.key == key.encode()
+        ]
+        return found if len(found) == 2 else []
+
+    dead = wait_until(dead_letters, timeout=60, interval=0.5)
+    errors = sorted(h["dlq_error"] for h in dead)
+    assert errors[0].startswith("EnvelopeError") or errors[1].startswith("EnvelopeError")
+    assert any("breaks its contract" in e for e in errors)
+    assert all(h["ce_id"] == headers["ce_id"] and h["dlq_topic"] == PRODUCT.name for h in dead)
+    # Later events of the same topic are still indexed.
+    token = f"p{uuid.uuid4().hex[:12]}"
+    new_product(http, token)
+    wait_until(lambda: hits(search, token), timeout=30)
