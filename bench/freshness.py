@@ -20,7 +20,9 @@ What is measured, per write rate (`--rates`, writes/s) and per phase, against a 
   * `enrichment_version = 0`: the row so far holds the core insert only; its `indexed_at` is the exact time (same
     machine clock as `time.time()`) — "exact" in the output;
   * already enriched (the enrichment merge came within one poll): the poll's own start time is used, an upper bound
-    at most one poll interval late — "bounded" in the output.
+    at most one poll interval late (the rest of "exact%").
+  "after answer" is the same end point minus the time the POST was answered: the pipeline's share (outbox, relay,
+  broker, indexer) without the API's own latency.
 - Phases: "enricher stopped" (the script stops the `enricher` process of the stack; nothing but the core insert
   writes the rows, so every figure is exact) and "enricher running" (the normal system, where the indexer also
   applies `product.enriched` events and the enricher competes for CPU and the database). After the stopped phase

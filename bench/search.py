@@ -5,7 +5,7 @@ What is measured, in one run against a running stack (`catalog-stack run`):
 
 1. Load (timed, not the result): `--products` generated products go into `search.documents`, the indexer's read
    model. A seeded generator (`--seed`) builds product snapshots as the product API would publish them: names from
-   word lists (model name, adjective, material, product type, sometimes a colour) over eight domains, ~80 brands
+   word lists (model name, adjective, material, product type, sometimes a colour) over eight domains, 68 brands
    (some accented), descriptions from templates, EUR prices per domain, attributes, images, 90% active / 7% draft /
    3% archived, created over two years, and ~10% with 1-4 variants (so `skus` holds variant SKUs). Each snapshot
    becomes the same `CorePart` the indexer builds (`CorePart.from_snapshot`) and the `EnrichmentPart` of what the

@@ -80,20 +80,24 @@ def search(conn: Connection, query: SearchQuery, fuzzy_threshold: float) -> Sear
         where.append("d.price <= :price_max")
         params["price_max"] = query.price_max
     score = _SCORE if query.text else "NULL::float"
+    order = _ORDER[query.effective_sort]
     sql = f"""
     WITH q AS (
         SELECT websearch_to_tsquery('simple', search.fold(:text)) AS tsq, search.fold(:text) AS folded
                {"".join(", " + _WORD_QUERY.format(w=f"w{i}") for i in range(len(words)))}
     ), matches AS (
-        SELECT d.*, {score} AS score FROM search.documents d, q WHERE {" AND ".join(where)}
+        -- Narrow rows: every match is counted and faceted, only the page's rows need the rest of the document.
+        SELECT d.product_id, d.brand, d.category, d.price, d.created_at, {score} AS score
+        FROM search.documents d, q WHERE {" AND ".join(where)}
+    ), top AS (
+        SELECT * FROM matches d ORDER BY {order} LIMIT :limit OFFSET :offset
     ), page AS (
-        SELECT d.product_id, d.sku, d.name, d.brand, d.price_text, d.currency, d.category, d.keywords,
-               d.thumbnail_url, d.status, d.core_version, d.enrichment_version, d.score,
-               row_number() OVER (ORDER BY {_ORDER[query.effective_sort]}) AS ordinal,
+        SELECT d.product_id, d.sku, d.name, d.brand, d.price, d.price_text, d.currency, d.category, d.keywords,
+               d.thumbnail_url, d.status, d.core_version, d.enrichment_version, d.created_at, t.score,
                CASE WHEN :text <> '' THEN ts_headline('simple', d.name, q.tsq, {_SNIPPET}) END AS name_hl,
                CASE WHEN :text <> '' THEN ts_headline('simple', coalesce(d.description, ''), q.tsq, {_SNIPPET})
                END AS description_hl
-        FROM matches d, q ORDER BY {_ORDER[query.effective_sort]} LIMIT :limit OFFSET :offset
+        FROM top t JOIN search.documents d USING (product_id), q
     )
     SELECT
         (SELECT count(*) FROM matches) AS total,
@@ -103,8 +107,7 @@ def search(conn: Connection, query: SearchQuery, fuzzy_threshold: float) -> Sear
         (SELECT coalesce(json_agg(json_build_object('value', category, 'count', n)), '[]') FROM
             (SELECT category, count(*) AS n FROM matches WHERE category IS NOT NULL
              GROUP BY category ORDER BY n DESC, category LIMIT 20) c) AS categories,
-        (SELECT coalesce(json_agg(page ORDER BY ordinal), '[]') FROM
-            page) AS hits
+        (SELECT coalesce(json_agg(d ORDER BY {order}), '[]') FROM page d) AS hits
     """
     with conn.begin():
         # The trigram operator <% reads its threshold from this setting; LOCAL keeps it to this transaction.
