@@ -40,6 +40,7 @@ bench: install ## benchmarks against the `make run` stack
 	$(VENV_BIN)/python bench/api_writes.py
 	$(VENV_BIN)/python bench/relay.py
 	$(VENV_BIN)/python bench/import.py
+	$(VENV_BIN)/python bench/media.py
 
 clean: stop
 	rm -rf .local .venv

@@ -4,7 +4,14 @@ from decimal import Decimal
 
 import pytest
 
-from catalog_indexer.domain.document import CorePart, EnrichmentPart, Tombstone, enrichment_status, part_of
+from catalog_indexer.domain.document import (
+    CorePart,
+    EnrichmentPart,
+    MediaPart,
+    Tombstone,
+    enrichment_status,
+    part_of,
+)
 from catalog_indexer.domain.search_query import SearchQuery
 from catalog_kit.processor import backoff
 
@@ -44,7 +51,9 @@ def test_event_types_map_to_parts() -> None:
         "completeness": {"score": 0.4, "missing": ["brand"]},
     }
     assert part_of("product.enriched", enriched) == EnrichmentPart("p-1", 3, ("tee",), None, "tee", "budget", 0.4)
-    assert part_of("product.media_processed", {}) is None
+    media = {"id": "p-1", "version": 2, "thumbnail_url": "http://m/t.webp", "images": []}
+    assert part_of("product.media_processed", media) == MediaPart("p-1", 2, "http://m/t.webp")
+    assert part_of("product.exploded", {}) is None
 
 
 @pytest.mark.parametrize(

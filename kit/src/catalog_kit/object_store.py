@@ -1,7 +1,7 @@
 """Object storage for files the platform keeps (supplier feeds, images): a protocol and a local-directory backend.
 
-The interface deals in keys and streams only, so an S3 backend fits behind it: a writer is a multipart upload
-that becomes visible on `commit`, a reader is a (ranged) GET.
+The interface deals in keys and streams only, so the S3 backend (`object_store_s3`) fits behind it: a writer is
+an upload that becomes visible on `commit`, a reader is a (ranged) GET.
 """
 
 import hashlib
@@ -172,7 +172,11 @@ class LocalDirectoryStore:
 
 
 def object_store(settings: CatalogSettings) -> ObjectStore:
-    """The store the settings name (a local directory until an S3 backend exists)."""
+    """The store the settings name: `OBJECT_STORE_BACKEND=local` (the default) or `s3`."""
+    if settings.object_store_backend == "s3":
+        from catalog_kit.object_store_s3 import S3Store  # boto3 is imported only where it is used
+
+        return S3Store.from_settings(settings)
     return LocalDirectoryStore(settings.object_store_dir)
 
 

@@ -1,8 +1,9 @@
 """Settings base shared by every service; configuration comes only from the environment."""
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # These defaults match what `catalog-stack up` starts locally, so a developer needs no environment at all.
@@ -24,6 +25,18 @@ class CatalogSettings(BaseSettings):
     object_store_dir: Path = Field(
         default=Path(".local/objects"),
         description="Directory of the local object store (feeds, images); relative paths resolve against the cwd.",
+    )
+    object_store_backend: Literal["local", "s3"] = Field(
+        default="local", description="Where objects live: the local directory, or a bucket over the S3 API."
+    )
+    s3_endpoint_url: str = Field(default="", description="S3 API endpoint; empty: AWS for the region.")
+    s3_bucket: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""
+    s3_secret_access_key: SecretStr = SecretStr("")  # SecretStr: never printed in logs or reprs
+    media_base_url: str = Field(
+        default="http://127.0.0.1:8000/media",
+        description="Public URL prefix under which media objects (images, derivatives) are served, by key.",
     )
     log_level: str = "INFO"
     db_pool_size: int = 20  # the API serves sync endpoints from a 40-thread pool

@@ -21,7 +21,13 @@ PRODUCT = Topic(
     name="catalog.product.v1",
     key="product id (UUID, text)",
     partitions=6,
-    event_types=("product.created", "product.updated", "product.deleted", "product.enriched"),
+    event_types=(
+        "product.created",
+        "product.updated",
+        "product.deleted",
+        "product.enriched",
+        "product.media_processed",
+    ),
     description="Every change of a product, in order per product. One topic per aggregate keeps that order "
     "across event types.",
 )
@@ -34,8 +40,17 @@ IMPORTS = Topic(
     description="Supplier-feed import jobs to run; the importer consumes them.",
 )
 
+MEDIA = Topic(
+    name="catalog.media.v1",
+    key="product id (UUID, text), or `all` for a request about every product",
+    partitions=3,
+    event_types=("media.regeneration_requested",),
+    description="Requests to the media service that are not product changes: regenerate a product's derivatives "
+    "(or every product's, fanned out per product).",
+)
+
 # Stream processors that dead-letter what keeps failing; each gets `catalog.dlq.<name>.v1`.
-PROCESSORS = ("indexer", "enricher", "importer")
+PROCESSORS = ("indexer", "enricher", "importer", "media")
 
 
 def dead_letter_topic(processor: str) -> Topic:
@@ -50,7 +65,7 @@ def dead_letter_topic(processor: str) -> Topic:
     )
 
 
-TOPICS: tuple[Topic, ...] = (PRODUCT, IMPORTS, *(dead_letter_topic(p) for p in PROCESSORS))
+TOPICS: tuple[Topic, ...] = (PRODUCT, IMPORTS, MEDIA, *(dead_letter_topic(p) for p in PROCESSORS))
 
 
 class UnknownEventType(LookupError):

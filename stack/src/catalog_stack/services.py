@@ -32,6 +32,7 @@ def platform_services(api_port: int, search_port: int) -> list[Service]:
         Service("search-api", "catalog-search", f"http://127.0.0.1:{search_port}/readyz"),
         Service("enricher", "catalog-enricher"),
         Service("importer", "catalog-importer"),
+        Service("media", "catalog-media"),
     ]
 
 
@@ -40,7 +41,10 @@ def service_env(config: StackConfig, endpoints: Endpoints, extra_env: dict[str, 
     # The API stores uploads and the importer reads them: one object store per stack, whatever each one's cwd;
     # faust keeps its (unused) table data per stack too, not in the working directory.
     defaults = {"OBJECT_STORE_DIR": str(config.root / "objects"), "PROCESSOR_DATA_DIR": str(config.root / "faust")}
-    return {**defaults, **os.environ, **endpoints.env(), **extra_env}
+    env = {**defaults, **os.environ, **endpoints.env(), **extra_env}
+    # Media URLs point at the stack's own API (which serves the local store under /media/) unless told otherwise.
+    env.setdefault("MEDIA_BASE_URL", f"http://127.0.0.1:{env.get('API_PORT', '8000')}/media")
+    return env
 
 
 def service_process(config: StackConfig, name: str) -> ManagedProcess:

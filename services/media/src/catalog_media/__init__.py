@@ -1,1 +1,1 @@
-"""Catalog media stream processor (built by its own issue)."""
+"""Catalog media stream processor: image derivatives in the object store, media fields via the outbox."""

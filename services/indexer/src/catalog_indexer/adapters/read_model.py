@@ -2,7 +2,7 @@
 
 from sqlalchemy import Engine, text
 
-from catalog_indexer.domain.document import CorePart, DocumentPart, EnrichmentPart, Tombstone
+from catalog_indexer.domain.document import CorePart, DocumentPart, EnrichmentPart, MediaPart, Tombstone
 
 # Each statement inserts the document if it is new and otherwise changes it only when the incoming part is
 # newer than the one held: duplicates and late events are no-ops, so replays converge to the same rows.
@@ -38,6 +38,16 @@ WHERE d.enrichment_version < EXCLUDED.enrichment_version
 """)
 
 
+# `<=`, unlike the other parts: a regeneration reprocesses the same core version into new derivatives (another
+# size list), and it must replace what it regenerated. A repeated event writes the same values again.
+_MEDIA = text("""
+INSERT INTO search.documents AS d (product_id, media_version, thumbnail_url)
+VALUES (:product_id, :version, :thumbnail_url)
+ON CONFLICT (product_id) DO UPDATE SET media_version = EXCLUDED.media_version, thumbnail_url = EXCLUDED.thumbnail_url
+WHERE d.media_version <= EXCLUDED.media_version
+""")
+
+
 class SearchDocuments:
     """Writes document parts; each call is one short transaction."""
 
@@ -53,5 +63,7 @@ class SearchDocuments:
                 statement, params = _TOMBSTONE, vars(part)
             case EnrichmentPart():
                 statement, params = _ENRICHMENT, {**vars(part), "keywords": list(part.keywords)}
+            case MediaPart():
+                statement, params = _MEDIA, vars(part)
         with self.engine.begin() as conn:
             return conn.execute(statement, params).rowcount == 1

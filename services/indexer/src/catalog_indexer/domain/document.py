@@ -87,8 +87,23 @@ class EnrichmentPart:
         )
 
 
-DocumentPart = CorePart | Tombstone | EnrichmentPart
-INDEXED_TYPES = frozenset({"product.created", "product.updated", "product.deleted", "product.enriched"})
+@dataclass(frozen=True)
+class MediaPart:
+    """Media fields, from product.media_processed; `version` is the core version whose image list was processed."""
+
+    product_id: str
+    version: int
+    thumbnail_url: str | None
+
+    @classmethod
+    def from_event(cls, data: Mapping[str, Any]) -> "MediaPart":
+        return cls(product_id=str(data["id"]), version=int(data["version"]), thumbnail_url=data.get("thumbnail_url"))
+
+
+DocumentPart = CorePart | Tombstone | EnrichmentPart | MediaPart
+INDEXED_TYPES = frozenset(
+    {"product.created", "product.updated", "product.deleted", "product.enriched", "product.media_processed"}
+)
 
 
 def part_of(event_type: str, data: Mapping[str, Any]) -> DocumentPart | None:
@@ -99,6 +114,8 @@ def part_of(event_type: str, data: Mapping[str, Any]) -> DocumentPart | None:
         return Tombstone.from_event(data)
     if event_type == "product.enriched":
         return EnrichmentPart.from_event(data)
+    if event_type == "product.media_processed":
+        return MediaPart.from_event(data)
     return None
 
 

@@ -21,6 +21,7 @@ from catalog_api.entrypoints.auth import bearer_writer
 from catalog_api.entrypoints.body_limit import BodySizeLimit
 from catalog_api.entrypoints.cursors import decode_cursor, encode_cursor
 from catalog_api.entrypoints.imports import UPLOAD_PATHS, imports_router
+from catalog_api.entrypoints.media import IMAGE_UPLOAD_PATHS, media_router
 from catalog_api.entrypoints.problems import Problem
 from catalog_api.service_layer.catalog import ProductCatalog
 from catalog_api.settings import ApiSettings
@@ -46,7 +47,7 @@ def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = N
         version="1.0.0",
         description="Products with their variants. Writes need `Authorization: Bearer <key>`.",
     )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, streamed=UPLOAD_PATHS)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, streamed=(*UPLOAD_PATHS, *IMAGE_UPLOAD_PATHS))
     problems.install(app)
 
     def db() -> Iterator[Session]:
@@ -171,7 +172,9 @@ def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = N
             raise Problem(503, "not-ready", "Database unreachable", type(exc).__name__) from exc
         return {"status": "ready"}
 
-    app.include_router(imports_router(settings, sessions, outbox, writer, object_store(settings)))
+    store = object_store(settings)
+    app.include_router(imports_router(settings, sessions, outbox, writer, store))
+    app.include_router(media_router(settings, sessions, outbox, writer, store))
     return app
 
 

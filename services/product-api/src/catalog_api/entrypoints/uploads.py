@@ -111,15 +111,20 @@ class _BadForm(Exception):
     pass
 
 
-async def receive_upload(request: Request, store: ObjectStore, key: str, max_bytes: int) -> Upload:
-    """Stream the request's form into `store` under `key`; problems: 415 not a form, 413 too large, 422 no file."""
+async def receive_upload(request: Request, store: ObjectStore, key: str, max_bytes: int, what: str = "feed") -> Upload:
+    """Stream the request's form into `store` under `key`; problems: 415 not a form, 413 too large, 422 no file.
+
+    `what` names the file in the problems' wording ("feed", "image").
+    """
     media_type, params = parse_options_header(request.headers.get("content-type"))
     boundary = params.get(b"boundary")
     if media_type != b"multipart/form-data" or not boundary:
-        raise Problem(415, "unsupported-media-type", "Send the feed as multipart/form-data", "with a part named 'file'")
+        raise Problem(
+            415, "unsupported-media-type", f"Send the {what} as multipart/form-data", "with a part named 'file'"
+        )
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes + 64 * 1024:  # room for the form's own framing
-        raise _too_large(max_bytes)
+        raise _too_large(max_bytes, what)
     reader = _FormReader(store, key, max_bytes)
     try:
         parser = MultipartParser(boundary, reader.callbacks())  # type: ignore[arg-type]
@@ -140,11 +145,11 @@ async def receive_upload(request: Request, store: ObjectStore, key: str, max_byt
                 "validation",
                 "Invalid request",
                 "the form has no file",
-                [{"field": FILE_FIELD, "message": "send the feed as a part named 'file'", "code": "missing"}],
+                [{"field": FILE_FIELD, "message": f"send the {what} as a part named 'file'", "code": "missing"}],
             )
         stored = await run_in_threadpool(reader.writer.commit)
     except ObjectTooLarge as exc:
-        raise _too_large(max_bytes) from exc
+        raise _too_large(max_bytes, what) from exc
     except (_BadForm, FormParserError) as exc:
         raise Problem(
             422,
@@ -159,11 +164,11 @@ async def receive_upload(request: Request, store: ObjectStore, key: str, max_byt
     return Upload(stored, reader.file_name, reader.content_type, reader.fields)
 
 
-def _too_large(max_bytes: int) -> Problem:
+def _too_large(max_bytes: int, what: str) -> Problem:
     return Problem(
         413,
         "body-too-large",
-        "Feed too large",
-        f"feeds are limited to {max_bytes} bytes",
+        f"{what.capitalize()} too large",
+        f"{what}s are limited to {max_bytes} bytes",
         headers={"Connection": "close"},
     )

@@ -66,6 +66,14 @@ class ProductCatalog:
         self._announce("product.updated", product.id, product.snapshot())
         return product
 
+    def add_image(self, product_id: uuid.UUID, url: str, if_match: set[str] | None = None) -> Product:
+        """Append `url` to the product's images (an uploaded image); already listed: no new version."""
+        current = self._lock(product_id, if_match)
+        if url in current.draft.images:
+            return current
+        fields = current.draft.model_dump(mode="json")
+        return self.revise(current, ProductDraft.model_validate({**fields, "images": [*fields["images"], url]}))
+
     def upsert_many(self, items: Sequence[tuple[ProductDraft, Product | None]]) -> list[tuple[Product, Upserted]]:
         """Create or revise products by SKU, a statement per table for the whole batch (the importer's path).
 

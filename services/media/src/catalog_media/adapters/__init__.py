@@ -1,0 +1,1 @@
+"""Media I/O: image fetching, the Pillow pipeline, the media fields in the catalog database."""

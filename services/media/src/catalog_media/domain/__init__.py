@@ -1,0 +1,1 @@
+"""Pure media rules: derivative geometry, dominant colour, which images need work, failure reasons."""

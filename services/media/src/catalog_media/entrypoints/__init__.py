@@ -1,0 +1,1 @@
+"""The `catalog-media` worker and the regeneration command."""

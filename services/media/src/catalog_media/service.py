@@ -1,0 +1,143 @@
+"""Processing a product's images: plan what is new, make derivatives off the event loop, store them guarded."""
+
+import asyncio
+import hashlib
+import io
+import logging
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+from catalog_kit.object_store import ObjectStore, content_key
+from catalog_media.adapters.fetcher import ImageFetcher
+from catalog_media.adapters.media_store import MediaStore, SaveOutcome
+from catalog_media.adapters.pipeline import Limits, render
+from catalog_media.domain.geometry import Renditions
+from catalog_media.domain.images import Derivative, ImageOutcome, ImageRejected, MediaResult, plan_media
+
+log = logging.getLogger("catalog_media")
+
+DERIVATIVE_PREFIX = "media"
+_SUFFIX = {"webp": ".webp", "jpeg": ".jpg"}
+KnownContent = Callable[[str, str], ImageOutcome | None]
+
+
+@dataclass
+class ImageWorker:
+    """One image, start to end: fetch, hash, reuse or render, store. Blocking: run it in a worker thread."""
+
+    fetcher: ImageFetcher
+    store: ObjectStore
+    renditions: Renditions
+    limits: Limits
+    known_content: KnownContent  # (sha256, renditions fingerprint) → an earlier outcome for the same bytes
+    jpeg_quality: int = 85
+    webp_quality: int = 80
+
+    def process(self, url: str, force: bool = False) -> ImageOutcome:
+        fingerprint = self.renditions.fingerprint()
+        try:
+            data = self.fetcher.fetch(url)
+        except ImageRejected as exc:
+            return ImageOutcome.failed(url, fingerprint, exc.reason)
+        digest = hashlib.sha256(data).hexdigest()
+        known = None if force else self.known_content(digest, fingerprint)
+        # Reuse only what the store still holds: the rows may outlive their objects (a restored database).
+        if known is not None and all(self.store.exists(d.key) for d in known.derivatives):
+            return known.for_url(url)
+        try:
+            rendered = render(
+                data, self.renditions, self.limits, jpeg_quality=self.jpeg_quality, webp_quality=self.webp_quality
+            )
+        except ImageRejected as exc:
+            return ImageOutcome.failed(url, fingerprint, exc.reason, digest)
+        del data  # the original is not needed while the derivatives are written
+        derivatives = tuple(
+            Derivative(d.size, d.format, d.width, d.height, self._store(d.data, _SUFFIX[d.format]))
+            for d in rendered.derivatives
+        )
+        return ImageOutcome(
+            url=url,
+            status="processed",
+            renditions=fingerprint,
+            sha256=digest,
+            width=rendered.width,
+            height=rendered.height,
+            dominant_color=rendered.dominant_color,
+            derivatives=derivatives,
+        )
+
+    def _store(self, data: bytes, suffix: str) -> str:
+        """Content-addressed: equal bytes, equal key, so a key once written never changes."""
+        key = content_key(hashlib.sha256(data).hexdigest(), DERIVATIVE_PREFIX, suffix)
+        if not self.store.exists(key):
+            self.store.put(key, io.BytesIO(data))  # atomic: a reader sees no object or the whole one
+        return key
+
+
+@dataclass
+class MediaService:
+    """Brings a product's media rows in line with its image list."""
+
+    worker: ImageWorker
+    store: MediaStore
+    executor: Executor  # bounded: at most that many images are decoded at once
+
+    async def process_product(
+        self, product_id: str, version: int, urls: list[str], *, force: bool = False, event_id: str = ""
+    ) -> SaveOutcome:
+        stored = await asyncio.to_thread(self.store.stored_images, product_id)
+        if not urls and not stored:  # most product changes: no images, none before — nothing to write
+            return SaveOutcome.UNCHANGED
+        plan = plan_media(urls, stored, self.worker.renditions.fingerprint(), force)
+        loop = asyncio.get_running_loop()
+        made = await asyncio.gather(
+            *(loop.run_in_executor(self.executor, self.worker.process, url, force) for url in plan.todo)
+        )
+        outcomes = {**plan.reuse, **dict(zip(plan.todo, made, strict=True))}
+        result = MediaResult(product_id, version, tuple(outcomes[url] for url in urls))
+        saved = await asyncio.to_thread(self.store.save, result)
+        failed = [o for o in made if o.status == "failed"]
+        log.info(
+            "media " + saved.value,
+            extra={
+                "event_id": event_id,
+                "product_id": product_id,
+                "version": version,
+                "images": len(urls),
+                "processed_now": len(made) - len(failed),
+                "failed_now": len(failed),
+                "reused": len(plan.reuse),
+                "forced": force,
+            },
+        )
+        for outcome in failed:
+            log.warning(
+                "image failed",
+                extra={
+                    "event_id": event_id,
+                    "product_id": product_id,
+                    "url": outcome.url[:300],
+                    "reason": outcome.reason,
+                },
+            )
+        return saved
+
+    async def regenerate(self, product_id: str, event_id: str = "") -> SaveOutcome:
+        """Make the product's derivatives again from its current image list, even for content seen before."""
+        current = await asyncio.to_thread(self.store.current_images, product_id)
+        if current is None:
+            return SaveOutcome.GONE
+        version, urls = current
+        return await self.process_product(product_id, version, urls, force=True, event_id=event_id)
+
+    async def fan_out_regeneration(self, page_size: int = 500) -> int:
+        """Turn a request about every product into one request per product (spread over the partitions)."""
+        after: str | None = None
+        requested = 0
+        while ids := await asyncio.to_thread(self.store.product_ids, after, page_size):
+            await asyncio.to_thread(self.store.request_regeneration, list(ids))
+            requested += len(ids)
+            after = ids[-1]
+        log.info("regeneration fanned out", extra={"products": requested})
+        return requested
