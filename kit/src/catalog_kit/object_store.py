@@ -93,19 +93,15 @@ def check_key(key: str) -> str:
     return key
 
 
-class _LocalWriter:
-    """Writes to a temporary file next to the target; `commit` fsyncs and renames it into place."""
+class StagedWriter:
+    """Counts, hashes and stages an object's bytes until `commit`; each backend says how a commit publishes them."""
 
-    def __init__(self, target: Path, key: str, max_bytes: int | None) -> None:
-        self.target = target
+    def __init__(self, key: str, max_bytes: int | None, staging: BinaryIO) -> None:
         self.key = key
         self.max_bytes = max_bytes
         self.size = 0
         self._digest = hashlib.sha256()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-        self._file = os.fdopen(fd, "wb")
-        self._temp = Path(name)
+        self._file = staging
         self._done = False
 
     def write(self, data: bytes) -> None:
@@ -116,6 +112,35 @@ class _LocalWriter:
         self._digest.update(data)
         self._file.write(data)
 
+    def stored(self) -> StoredObject:
+        return StoredObject(self.key, self.size, self._digest.hexdigest())
+
+    def abort(self) -> None:
+        if not self._done:
+            self._done = True
+            self._file.close()
+            self._discard()
+
+    def _discard(self) -> None:
+        """Remove what staging left behind (nothing by default)."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.abort()  # a writer left without commit stores nothing
+
+
+class _LocalWriter(StagedWriter):
+    """Writes to a temporary file next to the target; `commit` fsyncs and renames it into place."""
+
+    def __init__(self, target: Path, key: str, max_bytes: int | None) -> None:
+        self.target = target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        self._temp = Path(name)
+        super().__init__(key, max_bytes, os.fdopen(fd, "wb"))
+
     def commit(self) -> StoredObject:
         self._file.flush()
         os.fsync(self._file.fileno())
@@ -123,19 +148,10 @@ class _LocalWriter:
         os.replace(self._temp, self.target)  # atomic: readers see the old object or the whole new one
         _fsync_dir(self.target.parent)  # the rename itself survives a crash
         self._done = True
-        return StoredObject(self.key, self.size, self._digest.hexdigest())
+        return self.stored()
 
-    def abort(self) -> None:
-        if not self._done:
-            self._done = True
-            self._file.close()
-            self._temp.unlink(missing_ok=True)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.abort()  # a writer left without commit stores nothing
+    def _discard(self) -> None:
+        self._temp.unlink(missing_ok=True)
 
 
 class LocalDirectoryStore:

@@ -4,39 +4,28 @@ A write is spooled locally (memory, then a temporary file) and sent to its final
 or a completed multipart upload becomes visible whole or not at all, so no reader ever sees half an object.
 """
 
-import hashlib
 import io
 import tempfile
-from typing import Any, BinaryIO, Self
+from typing import Any, BinaryIO, cast
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from catalog_kit.object_store import COPY_CHUNK, ObjectNotFound, ObjectTooLarge, StoredObject, check_key
+from catalog_kit.object_store import COPY_CHUNK, ObjectNotFound, StagedWriter, StoredObject, check_key
 from catalog_kit.settings import CatalogSettings
 
 _SPOOL_IN_MEMORY = 8 * 1024 * 1024  # larger objects spill to a temporary file while being written
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 
 
-class _S3Writer:
+class _S3Writer(StagedWriter):
     """Collects the object locally; `commit` uploads it to the final key (multipart above a threshold)."""
 
     def __init__(self, store: "S3Store", key: str, max_bytes: int | None) -> None:
-        self.store, self.key, self.max_bytes = store, key, max_bytes
-        self.size = 0
-        self._digest = hashlib.sha256()
-        self._file = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115 - closed by commit/abort
-        self._done = False
-
-    def write(self, data: bytes) -> None:
-        self.size += len(data)
-        if self.max_bytes is not None and self.size > self.max_bytes:
-            self.abort()
-            raise ObjectTooLarge(self.max_bytes)
-        self._digest.update(data)
-        self._file.write(data)
+        self.store = store
+        spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115 - closed by commit/abort
+        super().__init__(key, max_bytes, cast(BinaryIO, spool))
 
     def commit(self) -> StoredObject:
         self._file.seek(0)
@@ -44,18 +33,7 @@ class _S3Writer:
             self.store.client.upload_fileobj(self._file, self.store.bucket, self.key)
         finally:
             self.abort()
-        return StoredObject(self.key, self.size, self._digest.hexdigest())
-
-    def abort(self) -> None:
-        if not self._done:
-            self._done = True
-            self._file.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.abort()
+        return self.stored()
 
 
 class _Body(io.RawIOBase):
