@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import math
 import os
@@ -43,6 +42,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from process_stats import percentile, proc_cpu_s, proc_memory_kib
 
 REPO = Path(__file__).resolve().parents[1]
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -72,15 +72,6 @@ class LoadResult:
     @property
     def throughput(self) -> float:
         return self.ok / self.wall_s if self.wall_s > 0 else 0.0
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of `values`; NaN when empty."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]
 
 
 def product_body(run: str, n: int) -> bytes:
@@ -242,29 +233,6 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 15.0) -> Non
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
-
-
-def proc_memory_kib(pid: int) -> dict[str, int]:
-    """VmHWM (peak RSS) and VmRSS of a process, in KiB; empty if it cannot be read."""
-    memory: dict[str, int] = {}
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmHWM", "VmRSS"):
-                memory[key] = int(value.split()[0])
-    return memory
-
-
-def proc_cpu_s(pid: int | None) -> float | None:
-    """User + system CPU seconds a process has used so far (all its threads), or None."""
-    if pid is None:
-        return None
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return None
-    # fields[0] is the state (field 3 of proc(5)); utime and stime are fields 14 and 15.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def api_pid(pid_file: Path) -> int | None:

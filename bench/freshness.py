@@ -64,7 +64,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import psycopg
+from process_stats import machine_cpu, percentile, proc_cpu_s
 from sqlalchemy.engine import make_url
 
 from catalog_kit.db import libpq_conninfo
@@ -140,15 +141,6 @@ class PhaseResult:
     @property
     def achieved_rate(self) -> float:
         return len(self.ok) / self.wall_s if self.wall_s > 0 else 0.0
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of `values`; NaN when empty."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]
 
 
 # --- the read model poller -----------------------------------------------------------------------------------
@@ -509,21 +501,6 @@ def postgres_cpu_s(postmaster: int) -> float | None:
             if int(fields[1]) == postmaster:  # fields[1] is the parent pid (field 4 of proc(5))
                 total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
-
-
-def proc_cpu_s(pid: int) -> float | None:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_cpu() -> tuple[float, float]:
-    """(busy, total) jiffies of all CPUs since boot."""
-    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    return float(sum(values) - idle), float(sum(values))
 
 
 @dataclass

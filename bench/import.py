@@ -37,12 +37,12 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
+from process_stats import Phase
 from sqlalchemy.engine import make_url
 
 from catalog_api.adapters.migrations import upgrade
@@ -60,17 +60,6 @@ CREATE TABLE bench_raw_rows (
     stock integer, size text, material text
 )
 """
-
-
-@dataclass
-class Phase:
-    name: str
-    rows: int
-    seconds: float
-
-    @property
-    def rate(self) -> float:
-        return self.rows / self.seconds if self.seconds > 0 else 0.0
 
 
 def write_feed(path: Path, rows: int, variants: int, run: str) -> int:

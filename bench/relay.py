@@ -43,6 +43,7 @@ from typing import Any
 import psycopg
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
+from process_stats import Phase
 from psycopg.types.json import Jsonb
 from sqlalchemy.engine import make_url
 
@@ -115,17 +116,6 @@ UNPUBLISHED_SQL = "SELECT count(*) FROM outbox WHERE published_at IS NULL"
 
 # key, value, headers of one Kafka record, as confluent-kafka takes them
 Record = tuple[bytes, bytes, list[tuple[str, str | bytes | None]]]
-
-
-@dataclass
-class Phase:
-    name: str
-    rows: int
-    seconds: float
-
-    @property
-    def rate(self) -> float:
-        return self.rows / self.seconds if self.seconds > 0 else 0.0
 
 
 @dataclass

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import math
 import os
 import random
@@ -64,6 +63,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import psycopg
+from process_stats import machine_cpu, proc_cpu_s, proc_memory_kib
 from sqlalchemy.engine import make_url
 
 from catalog_enricher.domain.rules import ProductFacts, enrich
@@ -627,34 +627,6 @@ def run_sql(database_url: str, queries: Sequence[Query], budget_s: float, thresh
 def stack_pid(root: Path, name: str) -> int | None:
     """The pid (first token of the pid file) of a stack process, if it still runs."""
     return ManagedProcess(name, root / "run", root / "log").pid()
-
-
-def proc_memory_kib(pid: int | None) -> dict[str, int]:
-    memory: dict[str, int] = {}
-    if pid is None:
-        return memory
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmHWM", "VmRSS"):
-                memory[key] = int(value.split()[0])
-    return memory
-
-
-def proc_cpu_s(pid: int | None) -> float | None:
-    if pid is None:
-        return None
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_cpu() -> tuple[int, int]:
-    """(busy, total) jiffies of all CPUs since boot."""
-    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    return sum(values) - values[3] - values[4], sum(values)  # minus idle and iowait
 
 
 def busy_share(before: tuple[int, int], after: tuple[int, int]) -> float | None:
