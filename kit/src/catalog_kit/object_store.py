@@ -121,6 +121,10 @@ class StagedWriter:
             self._file.close()
             self._discard()
 
+    def commit(self) -> StoredObject:
+        """Make the object visible whole, under its key."""
+        raise NotImplementedError
+
     def _discard(self) -> None:
         """Remove what staging left behind (nothing by default)."""
 
@@ -129,6 +133,14 @@ class StagedWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.abort()  # a writer left without commit stores nothing
+
+
+def copy_into(writer: StagedWriter, stream: BinaryIO) -> StoredObject:
+    """Copy `stream` into `writer` a chunk at a time and commit; nothing is stored if anything fails."""
+    with writer:
+        while chunk := stream.read(COPY_CHUNK):
+            writer.write(chunk)
+        return writer.commit()
 
 
 class _LocalWriter(StagedWriter):
@@ -167,10 +179,7 @@ class LocalDirectoryStore:
         return _LocalWriter(self.path(key), key, max_bytes)
 
     def put(self, key: str, stream: BinaryIO, *, max_bytes: int | None = None) -> StoredObject:
-        with self.writer(key, max_bytes=max_bytes) as writer:
-            while chunk := stream.read(COPY_CHUNK):
-                writer.write(chunk)
-            return writer.commit()
+        return copy_into(self.writer(key, max_bytes=max_bytes), stream)
 
     def open(self, key: str, start: int = 0) -> BinaryIO:
         try:

@@ -12,7 +12,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from catalog_kit.object_store import COPY_CHUNK, ObjectNotFound, StagedWriter, StoredObject, check_key
+from catalog_kit.object_store import COPY_CHUNK, ObjectNotFound, StagedWriter, StoredObject, check_key, copy_into
 from catalog_kit.settings import CatalogSettings
 
 _SPOOL_IN_MEMORY = 8 * 1024 * 1024  # larger objects spill to a temporary file while being written
@@ -100,10 +100,7 @@ class S3Store:
         return _S3Writer(self, check_key(key), max_bytes)
 
     def put(self, key: str, stream: BinaryIO, *, max_bytes: int | None = None) -> StoredObject:
-        with self.writer(key, max_bytes=max_bytes) as writer:
-            while chunk := stream.read(COPY_CHUNK):
-                writer.write(chunk)
-            return writer.commit()
+        return copy_into(self.writer(key, max_bytes=max_bytes), stream)
 
     def open(self, key: str, start: int = 0) -> BinaryIO:
         request: dict[str, Any] = {"Bucket": self.bucket, "Key": check_key(key)}

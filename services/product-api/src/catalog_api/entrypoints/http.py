@@ -3,7 +3,6 @@
 import hashlib
 import logging
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -25,7 +24,7 @@ from catalog_api.entrypoints.media import IMAGE_UPLOAD_PATHS, media_router
 from catalog_api.entrypoints.problems import Problem
 from catalog_api.service_layer.catalog import ProductCatalog
 from catalog_api.settings import ApiSettings
-from catalog_kit.db import make_engine, make_session_factory
+from catalog_kit.db import make_engine, make_session_factory, session_per_request
 from catalog_kit.envelope import valid_traceparent
 from catalog_kit.jsonlog import configure_logging
 from catalog_kit.object_store import object_store
@@ -50,9 +49,7 @@ def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = N
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, streamed=(*UPLOAD_PATHS, *IMAGE_UPLOAD_PATHS))
     problems.install(app)
 
-    def db() -> Iterator[Session]:
-        with sessions() as session:
-            yield session
+    db = session_per_request(sessions)
 
     writer = bearer_writer(write_keys)
 

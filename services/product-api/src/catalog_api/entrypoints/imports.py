@@ -2,7 +2,7 @@
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -30,6 +30,7 @@ from catalog_api.entrypoints.problems import Problem
 from catalog_api.entrypoints.uploads import Upload, receive_upload
 from catalog_api.service_layer.imports import ImportRequests, feed_key
 from catalog_api.settings import ApiSettings
+from catalog_kit.db import session_per_request
 from catalog_kit.object_store import ObjectStore
 from catalog_kit.outbox import OutboxWriter
 
@@ -72,9 +73,7 @@ def imports_router(
 ) -> APIRouter:
     router = APIRouter(prefix="/imports", tags=["imports"])
 
-    def db() -> Iterator[Session]:
-        with sessions() as session:
-            yield session
+    db = session_per_request(sessions)
 
     Writer = Annotated[str, Depends(writer)]
     Db = Annotated[Session, Depends(db)]

@@ -18,6 +18,7 @@ from catalog_api.entrypoints.problems import Problem
 from catalog_api.entrypoints.uploads import FILE_FIELD, receive_upload
 from catalog_api.service_layer.catalog import ProductCatalog
 from catalog_api.settings import ApiSettings
+from catalog_kit.db import session_per_request
 from catalog_kit.envelope import valid_traceparent
 from catalog_kit.object_store import (
     COPY_CHUNK,
@@ -57,9 +58,7 @@ def media_router(
     # Uploads wait here, outside the shared store, until their type is confirmed and their hash known.
     staging = LocalDirectoryStore(Path(tempfile.gettempdir()) / "catalog-image-uploads")
 
-    def db() -> Iterator[Session]:
-        with sessions() as session:
-            yield session
+    db = session_per_request(sessions)
 
     Writer = Annotated[str, Depends(writer)]
 
