@@ -45,7 +45,7 @@ import psycopg
 from process_stats import Phase
 from sqlalchemy.engine import make_url
 
-from catalog_api.adapters.migrations import upgrade
+from catalog_core.adapters.migrations import upgrade
 from catalog_kit.db import libpq_conninfo
 from catalog_kit.settings import CatalogSettings
 from catalog_stack.processes import ManagedProcess

@@ -47,13 +47,13 @@ from process_stats import Phase
 from psycopg.types.json import Jsonb
 from sqlalchemy.engine import make_url
 
-from catalog_api.adapters.migrations import upgrade
-from catalog_api.relay.outbox_relay import OutboxRelay
-from catalog_api.settings import RelaySettings
+from catalog_core.adapters.migrations import upgrade
 from catalog_kit.db import libpq_conninfo
 from catalog_kit.envelope import EventEnvelope
 from catalog_kit.kafka import client_config, ensure_topics, producer_config
 from catalog_kit.settings import CatalogSettings
+from catalog_relay.service_layer.outbox_relay import OutboxRelay
+from catalog_relay.settings import RelaySettings
 from catalog_schemas.topics import Topic
 
 PARTITIONS = 6

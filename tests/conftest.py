@@ -20,11 +20,10 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog_api.adapters.migrations import upgrade
 from catalog_api.entrypoints.http import create_app
 from catalog_api.settings import ApiSettings
 from catalog_kit.db import libpq_conninfo, make_engine, make_session_factory
-from catalog_stack.infra import Endpoints, StackConfig, start_infrastructure, stop_infrastructure
+from catalog_stack.infra import Endpoints, StackConfig, migrate, start_infrastructure, stop_infrastructure
 from catalog_stack.processes import ManagedProcess
 from catalog_stack.services import (
     bin_path,
@@ -137,7 +136,7 @@ def fresh_database(endpoints: Endpoints) -> Iterator[str]:
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = make_url(endpoints.database_url).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
+    migrate(url)
     try:
         yield url
     finally:

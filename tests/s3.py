@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from catalog_kit.object_store_s3 import S3Store
+from catalog_kit.object_store.s3 import S3Store
 from catalog_kit.settings import CatalogSettings
 
 ACCESS_KEY = "catalogtestaccess"  # rclone refuses very short keys

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from catalog_api.adapters.imports import import_rows
-from catalog_api.adapters.tables import products
+from catalog_core.adapters.imports import import_rows
+from catalog_core.adapters.tables import products
 from catalog_kit.outbox import outbox
 from catalog_stack.infra import Endpoints
 from catalog_stack.processes import ManagedProcess, is_alive

@@ -13,11 +13,11 @@ import httpx
 import pytest
 from confluent_kafka import Producer
 
-from catalog_kit.dead_letters import read
 from catalog_kit.envelope import EventEnvelope
 from catalog_kit.settings import CatalogSettings
 from catalog_schemas.topics import PRODUCT
 from catalog_stack.infra import Endpoints
+from catalog_stream.dead_letters import read
 from tests.conftest import WRITE_KEY, System
 from tests.support import log_entries, wait_until
 

@@ -4,10 +4,10 @@ import uuid
 
 from confluent_kafka import Producer
 
-from catalog_kit.dead_letters import read, replay
 from catalog_kit.settings import CatalogSettings
 from catalog_schemas.topics import PRODUCT, dead_letter_topic
 from catalog_stack.infra import Endpoints
+from catalog_stream.dead_letters import read, replay
 from tests.support import consume
 
 

@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from catalog_api.adapters.imports import import_jobs, import_rows
-from catalog_api.adapters.tables import products
+from catalog_core.adapters.imports import import_jobs, import_rows
+from catalog_core.adapters.tables import products
 from catalog_importer.adapters.jobs import LostClaim
 from catalog_importer.domain.feed import Position
 from catalog_importer.domain.tally import Tally

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from catalog_kit.object_store import LocalDirectoryStore, ObjectNotFound, ObjectStore, ObjectTooLarge, object_store
-from catalog_kit.object_store_s3 import S3Store
+from catalog_kit.object_store.s3 import S3Store
 from catalog_kit.settings import CatalogSettings
 from tests.s3 import S3Server, s3_server
 

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog_api.domain.products import ProductDraft
-from catalog_api.service_layer.catalog import ProductCatalog
+from catalog_core.domain.products import ProductDraft
+from catalog_core.service_layer.catalog import ProductCatalog
 from catalog_kit.db import make_engine, make_session_factory
 from catalog_kit.object_store import LocalDirectoryStore
 from catalog_kit.outbox import OutboxWriter, outbox

@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog_api.adapters.tables import products
-from catalog_api.domain.products import ProductDraft
-from catalog_api.service_layer.catalog import ProductCatalog
+from catalog_core.adapters.tables import products
+from catalog_core.domain.products import ProductDraft
+from catalog_core.service_layer.catalog import ProductCatalog
 from catalog_kit.outbox import OutboxWriter, outbox
 from catalog_schemas import validate_event
 

@@ -14,10 +14,10 @@ import psycopg
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from catalog_api.relay.outbox_relay import LEADER_LOCK, OutboxRelay
-from catalog_api.settings import RelaySettings
 from catalog_kit.db import libpq_conninfo
 from catalog_kit.outbox import OutboxWriter
+from catalog_relay.service_layer.outbox_relay import LEADER_LOCK, OutboxRelay
+from catalog_relay.settings import RelaySettings
 from catalog_schemas.topics import PRODUCT
 from catalog_stack.infra import Endpoints
 from catalog_stack.processes import ManagedProcess

@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 import pytest
 from jsonschema import ValidationError
 
-from catalog_api.domain.model import Product, new_id
-from catalog_api.domain.products import ProductDraft
+from catalog_core.domain.model import Product, new_id
+from catalog_core.domain.products import ProductDraft
 from catalog_schemas import TOPICS, UnknownEventType, schema_for, topic_for, validate_event
 
 

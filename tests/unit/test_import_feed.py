@@ -6,7 +6,7 @@ from typing import BinaryIO
 
 import pytest
 
-from catalog_api.domain.imports import FeedFormat
+from catalog_core.domain.imports import FeedFormat
 from catalog_importer.domain.feed import FeedError, FeedRow, Position, read_feed
 
 HEADER = "sku,name,price,currency"

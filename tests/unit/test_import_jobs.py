@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from catalog_api.domain.imports import (
+from catalog_core.domain.imports import (
     ErrorCategory,
     FeedFormat,
     ImportJob,

@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
-from catalog_api.domain.imports import ErrorCategory, FeedFormat, RowStatus
-from catalog_api.domain.model import Product
-from catalog_api.domain.products import ProductDraft
+from catalog_core.domain.imports import ErrorCategory, FeedFormat, RowStatus
+from catalog_core.domain.model import Product
+from catalog_core.domain.products import ProductDraft
 from catalog_importer.domain.feed import FeedRow, FieldError, Position
 from catalog_importer.domain.products import (
     Kind,

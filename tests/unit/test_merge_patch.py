@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from catalog_api.domain.model import merge_patch
+from catalog_core.domain.model import merge_patch
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from catalog_api.domain.products import ProductDraft
-from catalog_api.entrypoints.problems import field_path
+from catalog_core.domain.products import ProductDraft
+from catalog_kit.field_paths import field_path
 
 
 def draft(**changes: Any) -> dict[str, Any]:

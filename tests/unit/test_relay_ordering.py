@@ -1,6 +1,6 @@
 """Which rows a relay may mark published after a partly failed batch."""
 
-from catalog_api.relay.ordering import PendingRow, rows_to_mark
+from catalog_relay.domain.ordering import PendingRow, rows_to_mark
 
 
 def test_all_delivered_are_marked() -> None:

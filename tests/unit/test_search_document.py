@@ -13,7 +13,7 @@ from catalog_indexer.domain.document import (
     part_of,
 )
 from catalog_indexer.domain.search_query import SearchQuery
-from catalog_kit.processor import backoff
+from catalog_stream.processor import backoff
 
 SNAPSHOT = {
     "id": "p-1",

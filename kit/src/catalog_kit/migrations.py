@@ -1,4 +1,4 @@
-"""Alembic, run from code: each owner of a schema keeps its own migration folder and version table.
+"""Alembic, run from code: each owner of tables keeps its own migration chain and version table.
 
 Every process that starts may run `upgrade`; an advisory lock makes concurrent starts take turns.
 """
@@ -13,11 +13,18 @@ from sqlalchemy.pool import NullPool
 _MIGRATION_LOCK = 0x63617461  # "cata"
 
 
-def upgrade(script_location: Path, database_url: str, version_table_schema: str | None = None) -> None:
-    """Bring the schema owned by `script_location` to its newest revision."""
+def upgrade(
+    script_location: Path,
+    database_url: str,
+    *,
+    version_table: str = "alembic_version",
+    version_table_schema: str | None = None,
+) -> None:
+    """Bring the tables owned by the chain at `script_location` to its newest revision."""
     config = Config()
     config.set_main_option("script_location", str(script_location))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    config.attributes["version_table"] = version_table
     config.attributes["version_table_schema"] = version_table_schema
     command.upgrade(config, "head")
 
@@ -38,6 +45,7 @@ def run_online() -> None:
                 connection=connection,
                 target_metadata=None,
                 transaction_per_migration=True,
+                version_table=config.attributes.get("version_table", "alembic_version"),
                 version_table_schema=schema,
             )
             with context.begin_transaction():

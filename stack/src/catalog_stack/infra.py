@@ -82,14 +82,21 @@ def start_infrastructure(config: StackConfig) -> Endpoints:
     return endpoints
 
 
-def prepare(endpoints: Endpoints) -> None:
-    """Run every schema's migrations and create the registered topics."""
-    # Each schema's owner keeps its migrations: the catalog's is the product API, the read model's the indexer.
-    from catalog_api.adapters import migrations as catalog
-    from catalog_indexer.adapters import migrations as search
+def migrate(database_url: str) -> None:
+    """Run every owner's migration chain, in the order their foreign keys need (the core's tables first)."""
+    from catalog_api.adapters import migrations as product_api
+    from catalog_core.adapters import migrations as core
+    from catalog_enricher.adapters import migrations as enricher
+    from catalog_indexer.adapters import migrations as indexer
+    from catalog_media.adapters import migrations as media
 
-    catalog.upgrade(endpoints.database_url)
-    search.upgrade(endpoints.database_url)
+    for chain in (core, product_api, enricher, media, indexer):
+        chain.upgrade(database_url)
+
+
+def prepare(endpoints: Endpoints) -> None:
+    """Run every owner's migrations and create the registered topics."""
+    migrate(endpoints.database_url)
     settings = CatalogSettings(
         database_url=endpoints.database_url, kafka_bootstrap_servers=endpoints.kafka_bootstrap_servers
     )

@@ -1,6 +1,6 @@
 """Enricher settings (environment variables, typed defaults)."""
 
-from catalog_kit.processor import ProcessorSettings
+from catalog_stream.processor import ProcessorSettings
 
 
 class EnricherSettings(ProcessorSettings):

@@ -5,7 +5,7 @@ import socket
 
 from pydantic import Field
 
-from catalog_kit.processor import ProcessorSettings
+from catalog_stream.processor import ProcessorSettings
 
 
 class ImporterSettings(ProcessorSettings):

@@ -2,8 +2,8 @@
 
 from pydantic import Field
 
-from catalog_kit.processor import ProcessorSettings
 from catalog_media.domain.geometry import ImageFormat, Renditions
+from catalog_stream.processor import ProcessorSettings
 
 
 class MediaSettings(ProcessorSettings):

@@ -1,4 +1,4 @@
-"""Product API and relay settings (environment variables, typed defaults)."""
+"""Product API settings (environment variables, typed defaults)."""
 
 from pydantic import Field
 
@@ -17,13 +17,3 @@ class ApiSettings(CatalogSettings):
 
     def write_keys(self) -> list[str]:
         return [key.strip() for key in self.api_keys.split(",") if key.strip()]
-
-
-class RelaySettings(CatalogSettings):
-    relay_batch_size: int = 2000
-    relay_poll_interval_s: float = 1.0
-    relay_delivery_timeout_s: float = 30.0
-    relay_standby_retry_s: float = 0.5
-    relay_retention_hours: float = 24.0
-    relay_cleanup_interval_s: float = 60.0
-    relay_report_interval_s: float = 10.0

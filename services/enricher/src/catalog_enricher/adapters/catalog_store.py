@@ -6,7 +6,7 @@ import uuid
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog_api.adapters.repository import ProductRepository
+from catalog_core.adapters.repository import ProductRepository
 from catalog_enricher.domain.rules import EnrichmentResult, ProductFacts
 from catalog_kit.outbox import OutboxWriter
 

@@ -9,8 +9,8 @@ from catalog_enricher.settings import EnricherSettings
 from catalog_kit.db import make_engine, make_session_factory
 from catalog_kit.envelope import EventEnvelope
 from catalog_kit.outbox import OutboxWriter
-from catalog_kit.processor import Processor
 from catalog_schemas.topics import PRODUCT
+from catalog_stream.processor import Processor
 
 
 def build(settings: EnricherSettings) -> Processor:

@@ -12,8 +12,8 @@ from datetime import timedelta
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog_api.adapters.imports import import_jobs, job_from_row
-from catalog_api.domain.imports import FINISHED, ImportJob, JobMode, JobState, final_state
+from catalog_core.adapters.imports import import_jobs, job_from_row
+from catalog_core.domain.imports import FINISHED, ImportJob, JobMode, JobState, final_state
 from catalog_importer.domain.feed import Position
 from catalog_importer.domain.tally import Tally
 

@@ -8,8 +8,8 @@ from sqlalchemy import Text, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.orm import Session
 
-from catalog_api.adapters.imports import import_rows
-from catalog_api.domain.imports import NEEDS_ATTENTION, ErrorCategory, RowStatus
+from catalog_core.adapters.imports import import_rows
+from catalog_core.domain.imports import NEEDS_ATTENTION, ErrorCategory, RowStatus
 from catalog_importer.domain.products import RowOutcome
 from catalog_importer.domain.tally import Previous
 from catalog_kit.bulk import recordset

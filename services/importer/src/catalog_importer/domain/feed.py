@@ -26,7 +26,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from catalog_api.domain.imports import FeedFormat
+from catalog_core.domain.imports import FeedFormat
 
 MAX_LINE_BYTES = 1024 * 1024
 SNIFF_BYTES = 8192

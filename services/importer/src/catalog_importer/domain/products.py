@@ -12,11 +12,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from catalog_api.domain.imports import ErrorCategory, FeedFormat, RowStatus
-from catalog_api.domain.model import Product
-from catalog_api.domain.products import MAX_VARIANTS, ProductDraft
+from catalog_core.domain.imports import ErrorCategory, FeedFormat, RowStatus
+from catalog_core.domain.model import Product
+from catalog_core.domain.products import MAX_VARIANTS, ProductDraft
 from catalog_importer.domain.feed import ATTRIBUTE_PREFIX, OPTION_PREFIX, FeedRow, FieldError
-from catalog_kit.problems import field_path
+from catalog_kit.field_paths import field_path
 
 # Fields of the product itself; in a product_key group they come from the group's first row.
 PRODUCT_FIELDS = ("name", "brand", "description", "price", "currency", "status", "images", "attributes")

@@ -4,7 +4,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from catalog_api.domain.imports import ErrorCategory, ImportJob, RowStatus
+from catalog_core.domain.imports import ErrorCategory, ImportJob, RowStatus
 from catalog_importer.domain.products import RowOutcome
 
 

@@ -19,8 +19,8 @@ from catalog_kit.db import make_engine, make_session_factory
 from catalog_kit.envelope import EventEnvelope
 from catalog_kit.object_store import object_store
 from catalog_kit.outbox import OutboxWriter
-from catalog_kit.processor import PermanentFailure, Processor
 from catalog_schemas.topics import IMPORTS
+from catalog_stream.processor import PermanentFailure, Processor
 
 log = logging.getLogger("catalog_importer")
 SOURCE = "/catalog/importer"

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog_api.domain.errors import DuplicateSku
-from catalog_api.domain.imports import ErrorCategory, FeedFormat, RowStatus
-from catalog_api.domain.model import Product
-from catalog_api.domain.products import ProductDraft
-from catalog_api.service_layer.catalog import ProductCatalog
+from catalog_core.domain.errors import DuplicateSku
+from catalog_core.domain.imports import ErrorCategory, FeedFormat, RowStatus
+from catalog_core.domain.model import Product
+from catalog_core.domain.products import ProductDraft
+from catalog_core.service_layer.catalog import ProductCatalog
 from catalog_importer.adapters.jobs import Claim, JobClaims
 from catalog_importer.adapters.ledger import Ledger
 from catalog_importer.domain.feed import FeedRow, FieldError

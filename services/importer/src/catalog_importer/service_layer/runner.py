@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog_api.domain.imports import JobMode
+from catalog_core.domain.imports import JobMode
 from catalog_importer.adapters.jobs import Claim, JobClaims, LostClaim
 from catalog_importer.adapters.ledger import Ledger
 from catalog_importer.domain.feed import FeedError, Position, read_feed

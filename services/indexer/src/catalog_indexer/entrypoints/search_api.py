@@ -9,12 +9,12 @@ from fastapi import FastAPI, Query
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import Engine, text
 
+from catalog_http.problems import install_problem_handlers, problem_response
 from catalog_indexer.adapters.search import search
 from catalog_indexer.domain.search_query import SearchQuery, Sort
 from catalog_indexer.settings import IndexerSettings
 from catalog_kit.db import make_engine
 from catalog_kit.jsonlog import configure_logging
-from catalog_kit.problems import install_problem_handlers, problem_response
 
 
 def create_app(settings: IndexerSettings, engine: Engine | None = None) -> FastAPI:

@@ -10,9 +10,9 @@ from catalog_indexer.domain.document import INDEXED_TYPES, part_of
 from catalog_indexer.settings import IndexerSettings
 from catalog_kit.db import make_engine
 from catalog_kit.envelope import EventEnvelope
-from catalog_kit.processor import PermanentFailure, Processor
 from catalog_schemas import validate_event
 from catalog_schemas.topics import PRODUCT
+from catalog_stream.processor import PermanentFailure, Processor
 
 log = logging.getLogger("catalog_indexer")
 

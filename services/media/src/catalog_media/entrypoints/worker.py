@@ -8,7 +8,6 @@ from catalog_kit.db import make_engine, make_session_factory
 from catalog_kit.envelope import EventEnvelope
 from catalog_kit.object_store import object_store
 from catalog_kit.outbox import OutboxWriter
-from catalog_kit.processor import PermanentFailure, Processor
 from catalog_media.adapters.fetcher import ImageFetcher
 from catalog_media.adapters.media_store import REGENERATION_REQUESTED, MediaStore, parse_product_id
 from catalog_media.adapters.pipeline import Limits, apply_pixel_limit
@@ -16,6 +15,7 @@ from catalog_media.service import ImageWorker, MediaService
 from catalog_media.settings import MediaSettings
 from catalog_schemas import validate_event
 from catalog_schemas.topics import MEDIA, PRODUCT
+from catalog_stream.processor import PermanentFailure, Processor
 
 SOURCE = "/catalog/media"
 PRODUCT_CHANGES = frozenset({"product.created", "product.updated"})

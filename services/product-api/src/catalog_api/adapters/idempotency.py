@@ -4,11 +4,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, func, select, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Session
 
-from catalog_api.adapters.tables import idempotency_keys
+metadata = MetaData()
+
+# Created by this service's own migration chain (`catalog_api.migrations`).
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("request_hash", Text, nullable=False),
+    Column("status_code", Integer),
+    Column("body", JSONB),
+    Column("headers", JSONB),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
 
 
 class IdempotencyKeyReused(Exception):

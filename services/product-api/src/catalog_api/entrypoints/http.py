@@ -13,17 +13,17 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog_api.adapters.idempotency import IdempotencyStore, StoredResponse
-from catalog_api.domain.model import Product
-from catalog_api.domain.products import ProductDraft
 from catalog_api.entrypoints import problems
 from catalog_api.entrypoints.auth import bearer_writer
-from catalog_api.entrypoints.body_limit import BodySizeLimit
 from catalog_api.entrypoints.cursors import decode_cursor, encode_cursor
 from catalog_api.entrypoints.imports import UPLOAD_PATHS, imports_router
 from catalog_api.entrypoints.media import IMAGE_UPLOAD_PATHS, media_router
 from catalog_api.entrypoints.problems import Problem
-from catalog_api.service_layer.catalog import ProductCatalog
 from catalog_api.settings import ApiSettings
+from catalog_core.domain.model import Product
+from catalog_core.domain.products import ProductDraft
+from catalog_core.service_layer.catalog import ProductCatalog
+from catalog_http.body_limit import BodySizeLimit
 from catalog_kit.db import make_engine, make_session_factory, session_per_request
 from catalog_kit.envelope import valid_traceparent
 from catalog_kit.jsonlog import configure_logging

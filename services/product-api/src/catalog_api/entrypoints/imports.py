@@ -11,7 +11,12 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from catalog_api.domain.imports import (
+from catalog_api.entrypoints.cursors import decode_cursor, encode_cursor
+from catalog_api.entrypoints.problems import Problem
+from catalog_api.entrypoints.uploads import Upload, receive_upload
+from catalog_api.service_layer.imports import ImportRequests, feed_key
+from catalog_api.settings import ApiSettings
+from catalog_core.domain.imports import (
     NEEDS_ATTENTION,
     SUCCEEDED,
     FeedFormat,
@@ -24,12 +29,7 @@ from catalog_api.domain.imports import (
     check_retryable,
     declared_format,
 )
-from catalog_api.domain.model import new_id
-from catalog_api.entrypoints.cursors import decode_cursor, encode_cursor
-from catalog_api.entrypoints.problems import Problem
-from catalog_api.entrypoints.uploads import Upload, receive_upload
-from catalog_api.service_layer.imports import ImportRequests, feed_key
-from catalog_api.settings import ApiSettings
+from catalog_core.domain.model import new_id
 from catalog_kit.db import session_per_request
 from catalog_kit.object_store import ObjectStore
 from catalog_kit.outbox import OutboxWriter

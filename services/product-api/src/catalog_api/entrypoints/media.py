@@ -16,8 +16,8 @@ from catalog_api.adapters.media import processed_images
 from catalog_api.domain.images import IMAGE_TYPES, SNIFF_BYTES, upload_problem
 from catalog_api.entrypoints.problems import Problem
 from catalog_api.entrypoints.uploads import FILE_FIELD, receive_upload
-from catalog_api.service_layer.catalog import ProductCatalog
 from catalog_api.settings import ApiSettings
+from catalog_core.service_layer.catalog import ProductCatalog
 from catalog_kit.db import session_per_request
 from catalog_kit.envelope import valid_traceparent
 from catalog_kit.object_store import (

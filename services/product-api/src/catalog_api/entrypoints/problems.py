@@ -3,17 +3,16 @@
 from fastapi import FastAPI
 
 from catalog_api.adapters.idempotency import IdempotencyKeyReused
-from catalog_api.domain.errors import DuplicateSku, ProductNotFound, VersionMismatch
-from catalog_kit.problems import (
+from catalog_core.domain.errors import DuplicateSku, ProductNotFound, VersionMismatch
+from catalog_http.problems import (
     PROBLEM_JSON,
     Problem,
     add_problem,
-    field_path,
     install_problem_handlers,
     validation_problem,
 )
 
-__all__ = ["PROBLEM_JSON", "Problem", "field_path", "install", "validation_problem"]
+__all__ = ["PROBLEM_JSON", "Problem", "install", "validation_problem"]
 
 
 def install(app: FastAPI) -> None:

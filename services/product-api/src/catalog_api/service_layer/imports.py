@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from catalog_api.adapters.imports import ImportJobRepository
-from catalog_api.domain.imports import (
+from catalog_core.adapters.imports import ImportJobRepository
+from catalog_core.domain.imports import (
     FeedFormat,
     ImportJob,
     ImportJobNotFound,

@@ -1,10 +1,12 @@
-"""Alembic migrations of the catalog database (products, variants, outbox, …)."""
+"""The product API's own tables: stored responses of idempotent requests."""
 
 from pathlib import Path
 
 from catalog_kit import migrations
 
+VERSION_TABLE = "alembic_version_product_api"
+
 
 def upgrade(database_url: str) -> None:
-    """Bring the catalog schema to its newest revision."""
-    migrations.upgrade(Path(__file__).parent, database_url)
+    """Bring the product API's tables to their newest revision."""
+    migrations.upgrade(Path(__file__).parent, database_url, version_table=VERSION_TABLE)

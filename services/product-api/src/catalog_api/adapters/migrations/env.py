@@ -1,4 +1,4 @@
-"""Alembic environment of the catalog schema."""
+"""Alembic environment of the product API's migration chain."""
 
 from catalog_kit.migrations import run_online
 

@@ -1,0 +1,105 @@
+"""A stored product: the draft's core fields plus identity, version and timestamps."""
+
+import os
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from catalog_core.domain.currencies import MINOR_UNITS
+from catalog_core.domain.products import ProductDraft
+
+
+def new_id() -> uuid.UUID:
+    """A UUIDv7: time-ordered, so ids sort by creation and index inserts stay at the right edge."""
+    millis = time.time_ns() // 1_000_000
+    raw = millis.to_bytes(6, "big") + os.urandom(10)
+    value = int.from_bytes(raw, "big")
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return uuid.UUID(int=value)
+
+
+def format_price(price: Decimal, currency: str) -> str:
+    """A price as a decimal string with exactly the currency's minor units (e.g. "19.90", "1200")."""
+    return f"{price:.{MINOR_UNITS[currency]}f}"
+
+
+@dataclass(frozen=True)
+class Variant:
+    id: uuid.UUID
+    sku: str
+    options: dict[str, str]
+    price: Decimal | None
+    stock: int
+
+
+@dataclass(frozen=True)
+class Product:
+    """A product as stored; `version` increases by one with every change of its core fields."""
+
+    id: uuid.UUID
+    draft: ProductDraft
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    variants: tuple[Variant, ...] = field(default=())
+
+    @classmethod
+    def create(cls, draft: ProductDraft, now: datetime) -> "Product":
+        variants = tuple(Variant(new_id(), v.sku, dict(v.options), v.price, v.stock) for v in draft.variants)
+        return cls(new_id(), draft, 1, now, now, variants)
+
+    def revise(self, draft: ProductDraft, now: datetime) -> "Product":
+        """The next version with new core fields; variants keep their ids where their SKU stays."""
+        ids = {v.sku.lower(): v.id for v in self.variants}
+        variants = tuple(
+            Variant(ids.get(v.sku.lower()) or new_id(), v.sku, dict(v.options), v.price, v.stock)
+            for v in draft.variants
+        )
+        return replace(self, draft=draft, version=self.version + 1, updated_at=now, variants=variants)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The product as JSON: the API's representation and the data of its created/updated events."""
+        d = self.draft
+        return {
+            "id": str(self.id),
+            "sku": d.sku,
+            "name": d.name,
+            "brand": d.brand,
+            "description": d.description,
+            "price": format_price(d.price, d.currency),
+            "currency": d.currency,
+            "stock": d.total_stock,
+            "attributes": d.attributes,
+            "images": list(d.images),
+            "status": d.status,
+            "variants": [
+                {
+                    "id": str(v.id),
+                    "sku": v.sku,
+                    "options": v.options,
+                    "price": None if v.price is None else format_price(v.price, d.currency),
+                    "stock": v.stock,
+                }
+                for v in self.variants
+            ],
+            "version": self.version,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON Merge Patch: objects merge key by key, null removes a key, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result

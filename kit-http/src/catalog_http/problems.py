@@ -1,0 +1,77 @@
+"""HTTP errors as RFC 9457 `application/problem+json`, each invalid field named by its path (`variants[0].sku`).
+
+Shared by every HTTP service; a service registers its own domain errors with `add_problem`.
+"""
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+
+from catalog_kit.field_paths import field_path
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem_response(
+    status: int,
+    kind: str,
+    title: str,
+    detail: str | None = None,
+    errors: Sequence[dict[str, Any]] = (),
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"type": f"urn:catalog:problem:{kind}", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = list(errors)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+class Problem(Exception):
+    """An HTTP error with a problem type; raised anywhere in a request, rendered by the installed handler."""
+
+    def __init__(
+        self,
+        status: int,
+        kind: str,
+        title: str,
+        detail: str | None = None,
+        errors: Sequence[dict[str, Any]] = (),
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status, self.kind, self.title, self.detail = status, kind, title, detail
+        self.errors = list(errors)
+        self.headers = headers or {}
+
+    def response(self) -> JSONResponse:
+        return problem_response(self.status, self.kind, self.title, self.detail, self.errors, self.headers)
+
+
+def validation_problem(errors: Sequence[Any]) -> Problem:
+    fields = [{"field": field_path(e["loc"]) or "body", "message": e["msg"], "code": e["type"]} for e in errors]
+    noun = "field is" if len(fields) == 1 else "fields are"
+    return Problem(422, "validation", "Invalid request", f"{len(fields)} {noun} invalid", fields)
+
+
+def add_problem(app: FastAPI, exc_type: type[Exception], convert: Callable[[Any], Problem]) -> None:
+    """Render `exc_type` as the problem `convert` makes of it."""
+
+    async def handler(_: Request, exc: Exception) -> JSONResponse:
+        return convert(exc).response()
+
+    app.add_exception_handler(exc_type, handler)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Problems, request validation, model validation and plain HTTP errors, all as problem+json."""
+    add_problem(app, Problem, lambda e: e)
+    add_problem(app, RequestValidationError, lambda e: validation_problem(e.errors()))
+    add_problem(app, ValidationError, lambda e: validation_problem(e.errors()))
+    add_problem(app, HTTPException, lambda e: Problem(e.status_code, "http", str(e.detail), headers=e.headers))

@@ -1,1 +1,0 @@
-"""The outbox relay: publishes committed outbox rows to Kafka, in order per aggregate, at least once."""

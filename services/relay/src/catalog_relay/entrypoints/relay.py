@@ -1,0 +1,27 @@
+"""The `catalog-relay` command: runs the outbox relay until SIGTERM or SIGINT."""
+
+import logging
+import signal
+import threading
+from types import FrameType
+
+from catalog_kit.jsonlog import configure_logging
+from catalog_relay.service_layer.outbox_relay import OutboxRelay
+from catalog_relay.settings import RelaySettings
+
+log = logging.getLogger("catalog_relay")
+
+
+def main() -> None:
+    settings = RelaySettings()
+    configure_logging("outbox-relay", settings.log_level)
+    stop = threading.Event()
+
+    def request_stop(signum: int, _: FrameType | None) -> None:
+        log.info("stopping: finishing the batch in flight", extra={"signal": signal.Signals(signum).name})
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    OutboxRelay(settings).run(stop)
+    log.info("relay stopped")
