@@ -10,8 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVICES = {path.parents[2].name: path for path in ROOT.glob("services/*/src/catalog_*/__init__.py")}
 SERVICE_PACKAGES = {path.parent.name for path in SERVICES.values()}
 SERVICE_DISTRIBUTIONS = {
-    tomllib.loads((ROOT / "services" / folder / "pyproject.toml").read_text())["project"]["name"]
-    for folder in SERVICES
+    tomllib.loads((ROOT / "services" / folder / "pyproject.toml").read_text())["project"]["name"] for folder in SERVICES
 }
 # What each shared package may import of the workspace: the runtime kit knows no catalog, the core no service.
 SHARED = {
