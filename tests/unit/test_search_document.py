@@ -13,7 +13,6 @@ from catalog_indexer.domain.document import (
     part_of,
 )
 from catalog_indexer.domain.search_query import SearchQuery
-from catalog_stream.processor import backoff
 
 SNAPSHOT = {
     "id": "p-1",
@@ -69,10 +68,3 @@ def test_relevance_without_words_sorts_newest_first() -> None:
     assert SearchQuery(text="tee").effective_sort == "relevance"
     assert SearchQuery(text="tee", sort="price_asc").effective_sort == "price_asc"
     assert SearchQuery(text=None, page=3, limit=20).offset == 40
-
-
-def test_backoff_grows_exponentially_within_the_cap() -> None:
-    for attempt, ceiling in [(1, 0.2), (2, 0.4), (3, 0.8), (10, 5.0)]:
-        delays = [backoff(attempt, 0.2, 5.0) for _ in range(200)]
-        assert all(0 <= d <= ceiling for d in delays)
-        assert max(delays) > ceiling / 2  # full jitter spreads over the whole range

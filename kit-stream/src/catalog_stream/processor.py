@@ -1,190 +1,369 @@
-"""What every stream processor shares: a faust app configured from the environment, retries, dead letters.
+"""What every stream processor shares: a consumer group, ordered handling, retries, dead letters, health.
 
-An agent stays a few lines: decode the envelope, call a pure function, apply the result through an adapter,
-all inside `Processor.handle`, which retries with exponential backoff and dead-letters what keeps failing.
+An agent stays a few lines: decode the envelope, call a pure function, apply the result through an adapter.
+`Processor` runs one aiokafka consumer for all of a service's topics, hands each partition's records to their
+handler in order, and commits a partition's offsets only after its records are handled or durably dead-lettered
+(at least once). Failures go by kind (`failures.py`): an outage is waited out, a bad record dead-lettered.
 """
 
 import asyncio
 import logging
-import random
-import tempfile
+import signal
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import aiokafka
-import faust
-from faust.types import EventT
+import stamina
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from pydantic import Field
 
-from catalog_kit.envelope import EnvelopeError, EventEnvelope
-from catalog_kit.jsonlog import logging_config
+from catalog_kit.envelope import EventEnvelope
+from catalog_kit.jsonlog import configure_logging
 from catalog_kit.settings import CatalogSettings
 from catalog_schemas.topics import Topic, dead_letter_topic
+from catalog_stream.client_config import connection
+from catalog_stream.failures import Failure, PermanentFailure, classify
+from catalog_stream.health import ConsumerHealth, HealthServer, sleep_until
+
+__all__ = ["Handler", "PermanentFailure", "Processor", "ProcessorSettings"]
 
 log = logging.getLogger(__name__)
 
 
 class ProcessorSettings(CatalogSettings):
-    """Consumer settings; the defaults suit the local broker (see docs/architecture.md)."""
+    """Consumer settings; every one is an environment variable of the same name."""
 
-    processor_concurrency: int = 1
-    broker_session_timeout_s: float = 6.0  # the first group join waits about half of it
+    broker_session_timeout_s: float = 10.0
     broker_heartbeat_interval_s: float = 1.0
-    # faust hard-codes a 1.5 s fetch wait; a broker that holds every fetch that long (the local one does) would
-    # add up to 1.5 s to each event's latency. 100 ms costs an idle consumer ten cheap requests a second.
-    consumer_fetch_max_wait_ms: int = 100
-    processor_data_dir: str = Field(default="", description="faust's local data; empty: the temp directory.")
-    retry_attempts: int = 4
+    consumer_fetch_max_wait_ms: int = 100  # an idle consumer asks ten times a second; a new record waits ≤ 100 ms
+    consumer_max_batch: int = 500
+    consumer_max_poll_interval_s: float = Field(
+        default=600.0, description="A handler blocked longer than this (e.g. a long outage) rejoins the group."
+    )
+    processor_instance_id: str = Field(
+        default="", description="Static group membership: a restarted instance takes its partitions back at once."
+    )
+    retry_attempts: int = Field(default=4, ge=1, description="Tries of a failing record before it is dead-lettered.")
     retry_backoff_base_s: float = 0.2
     retry_backoff_cap_s: float = 5.0
-
-
-class PermanentFailure(Exception):
-    """A record that no retry can fix (undecodable, breaks its contract): dead-lettered at once."""
+    health_host: str = "127.0.0.1"
+    health_port: int = Field(default=0, description="Port of /healthz, /readyz; 0: any free port (logged).")
+    stall_after_s: float = Field(default=30.0, description="Lag without progress for this long: not ready.")
+    max_ready_lag: int = Field(default=10_000, description="Lag above this that does not shrink: not ready.")
+    lag_sample_interval_s: float = 5.0
+    shutdown_grace_s: float = Field(default=25.0, description="SIGTERM: time to finish in-flight records.")
 
 
 Handler = Callable[[EventEnvelope], Awaitable[None]]
+Periodic = Callable[[], Awaitable[None]]
+
+
+class _Stopped(Exception):
+    """The processor is stopping while an outage holds a record: leave it uncommitted for the next run."""
 
 
 class Processor:
-    """A named faust app with its dead-letter topic; `run()` starts the worker (SIGTERM stops it cleanly)."""
+    """A named consumer group with its dead-letter topic; `run()` consumes until SIGTERM/SIGINT."""
 
     def __init__(self, name: str, settings: ProcessorSettings) -> None:
-        _set_fetch_max_wait(settings.consumer_fetch_max_wait_ms)
         self.name = name
         self.settings = settings
-        brokers = ";".join(f"kafka://{host}" for host in settings.kafka_bootstrap_servers.split(","))
-        self.app = faust.App(
-            f"catalog-{name}",
-            broker=brokers,
-            value_serializer="raw",
-            key_serializer="raw",
-            web_enabled=False,
-            broker_session_timeout=settings.broker_session_timeout_s,
-            broker_heartbeat_interval=settings.broker_heartbeat_interval_s,
-            consumer_auto_offset_reset="earliest",
-            producer_acks=-1,
-            topic_allow_declare=False,  # topics come from the registry, created by the platform
-            topic_disable_leader=True,
-            datadir=settings.processor_data_dir or str(Path(tempfile.gettempdir()) / "catalog-faust"),
-        )
+        self.group_id = f"catalog-{name}"  # the same group the faust-based processors used: offsets carry over
         self.dead_letters_topic = dead_letter_topic(name)
-        self._dead_letters = self.app.topic(self.dead_letters_topic.name, key_type=bytes, value_type=bytes)
-        self.dead_lettered = 0
+        self.health = ConsumerHealth(name, settings.stall_after_s, settings.max_ready_lag)
+        self._handlers: dict[str, Handler] = {}
+        self._periodic: list[tuple[float, Periodic]] = []
+        self._on_shutdown: list[Periodic] = []
+        self._committed: dict[TopicPartition, int] = {}
+        self._stop = asyncio.Event()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
 
-    def topic(self, topic: Topic) -> Any:
-        return self.app.topic(topic.name, key_type=bytes, value_type=bytes)
+    @property
+    def dead_lettered(self) -> int:
+        return self.health.dead_lettered
 
     def agent(self, topic: Topic, handler: Handler) -> None:
         """Feed every record of `topic` to `handler`, in order per partition, with retries and dead letters."""
+        self._handlers[topic.name] = handler
 
-        async def consume(stream: Any) -> None:
-            async for event in stream.events():
-                await self.handle(event, handler)
+    def timer(self, interval_s: float) -> Callable[[Periodic], Periodic]:
+        """Run the decorated coroutine every `interval_s` while the processor runs (its failures are logged)."""
 
-        self.app.agent(
-            self.topic(topic), name=f"{self.name}-{topic.name}", concurrency=self.settings.processor_concurrency
-        )(consume)
+        def register(job: Periodic) -> Periodic:
+            self._periodic.append((interval_s, job))
+            return job
 
-    async def handle(self, event: EventT[Any], handler: Handler) -> None:
-        """Decode and process one record; retry transient failures, dead-letter what keeps failing."""
-        headers = _header_pairs(event.headers)
-        attempts = self.settings.retry_attempts
-        for attempt in range(1, attempts + 1):
-            try:
-                envelope = EventEnvelope.from_kafka(headers, event.value)
-            except EnvelopeError as exc:
-                await self.dead_letter(event, headers, exc, attempt)
-                return
-            try:
-                await handler(envelope)
-                return
-            except PermanentFailure as exc:
-                await self.dead_letter(event, headers, exc, attempt)
-                return
-            except Exception as exc:
-                if attempt == attempts:
-                    await self.dead_letter(event, headers, exc, attempt)
-                    return
-                delay = backoff(attempt, self.settings.retry_backoff_base_s, self.settings.retry_backoff_cap_s)
-                log.warning(
-                    "processing failed; retrying",
-                    extra={
-                        "event_id": envelope.id,
-                        "product_id": envelope.subject,
-                        "attempt": attempt,
-                        "retry_in_s": round(delay, 3),
-                        "error": repr(exc),
-                    },
-                )
-                await asyncio.sleep(delay)
+        return register
 
-    async def dead_letter(
-        self, event: EventT[Any], headers: Sequence[tuple[str, bytes]], error: BaseException, attempts: int
-    ) -> None:
-        """Publish the record as it was, plus why and where it failed; wait for the broker's acknowledgement."""
-        message = event.message
-        extra = {
-            "dlq_processor": self.name,
-            "dlq_error": f"{type(error).__name__}: {error}"[:2000],
-            "dlq_attempts": str(attempts),
-            "dlq_topic": message.topic,
-            "dlq_partition": str(message.partition),
-            "dlq_offset": str(message.offset),
-            "dlq_time": str(time.time()),
-        }
-        sent = await self._dead_letters.send(
-            key=message.key, value=message.value, headers=[*headers, *((k, v.encode()) for k, v in extra.items())]
-        )
-        await sent  # offsets are committed only after the dead letter is durable
-        self.dead_lettered += 1
-        log.error(
-            "record dead-lettered",
-            extra={
-                "dlq_topic": self.dead_letters_topic.name,
-                "source_offset": message.offset,
-                "key": (message.key or b"").decode(errors="replace"),
-                "error": extra["dlq_error"],
-            },
-        )
+    def on_shutdown(self, job: Periodic) -> Periodic:
+        """Run `job` when the processor stops, before its consumer leaves the group."""
+        self._on_shutdown.append(job)
+        return job
 
     def run(self) -> None:
-        """Run the worker until SIGTERM/SIGINT: stop consuming, finish in-flight events, commit, exit."""
-        worker = faust.Worker(
-            self.app,
-            loglevel=self.settings.log_level,
-            logging_config=logging_config(self.name, self.settings.log_level),
-            redirect_stdouts=False,
-            quiet=True,  # no console spinner in logs
+        """Consume until SIGTERM/SIGINT: stop taking records, finish the one in hand, commit, exit."""
+        configure_logging(self.name, self.settings.log_level)
+        asyncio.run(self._run_until_signalled())
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def _run_until_signalled(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        serving = asyncio.create_task(self.serve())
+        await asyncio.wait([serving, asyncio.create_task(self._stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+        try:
+            await asyncio.wait_for(serving, timeout=self.settings.shutdown_grace_s)
+        except TimeoutError:
+            log.error("in-flight work did not finish in time; its records stay uncommitted", extra=self._ids())
+
+    async def serve(self) -> None:
+        """Consume until `stop()`; infrastructure that is down at start or later is waited for, never fatal."""
+        settings = self.settings
+        self._consumer = AIOKafkaConsumer(
+            group_id=self.group_id,
+            group_instance_id=settings.processor_instance_id or None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+            max_poll_records=settings.consumer_max_batch,
+            session_timeout_ms=int(settings.broker_session_timeout_s * 1000),
+            heartbeat_interval_ms=int(settings.broker_heartbeat_interval_s * 1000),
+            max_poll_interval_ms=int(settings.consumer_max_poll_interval_s * 1000),
+            **connection(settings),
         )
-        worker.execute_from_commandline()
+        self._consumer.subscribe(list(self._handlers), listener=_Rebalance(self))
+        self._producer = AIOKafkaProducer(acks="all", linger_ms=5, **connection(settings))
+        server = HealthServer(self.health, settings.health_host, settings.health_port, loop_timeout_s=60.0)
+        await server.start()
+        log.info("health endpoints up", extra={**self._ids(), "port": server.bound_port})
+        background: list[asyncio.Task[None]] = []
+        try:
+            if not await self._start_clients():
+                return
+            background = [asyncio.create_task(self._every(i, job)) for i, job in self._periodic]
+            background.append(asyncio.create_task(self._sample_lag()))
+            await self._consume()
+        finally:
+            for task in background:
+                task.cancel()
+            for job in self._on_shutdown:
+                await _logged(job, "shutdown hook failed")
+            await self._consumer.stop()  # leaves the group; nothing uncommitted is committed here
+            await self._producer.stop()
+            await server.stop()
+            log.info("processor stopped", extra={**self._ids(), "processed": self.health.processed})
+
+    async def _start_clients(self) -> bool:
+        """Connect both clients, retrying while the broker is unreachable; False when stopped meanwhile."""
+        assert self._consumer is not None
+        assert self._producer is not None
+        for client in (self._producer, self._consumer):
+            try:
+                await self._outage_tolerant(client.start)
+            except _Stopped:
+                return False
+        return True
+
+    async def _consume(self) -> None:
+        assert self._consumer is not None
+        while not self._stop.is_set():
+            try:
+                batches = await self._consumer.getmany(timeout_ms=500, max_records=self.settings.consumer_max_batch)
+            except Exception as exc:
+                if classify(exc) is not Failure.INFRASTRUCTURE:
+                    raise
+                self.health.infrastructure_down(_describe(exc))
+                await sleep_until(self._stop, 1.0)
+                continue
+            self.health.polled()
+            for partition, records in batches.items():
+                if self._stop.is_set():
+                    break  # fetched but not handled: not committed, so delivered again after the restart
+                try:
+                    await self._handle_partition(partition, records)
+                except _Stopped:
+                    return
+            self.health.log_if_stalled()
+
+    async def _handle_partition(self, partition: TopicPartition, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+        handler = self._handlers[partition.topic]
+        for record in records:
+            await self._handle(record, handler)
+        await self._commit(partition, records[-1].offset + 1)
+        self.health.progressed(len(records))
+
+    async def _handle(self, record: ConsumerRecord[Any, Any], handler: Handler) -> None:
+        """Handle one record: an outage is retried without limit, other failures a few times, then dead-lettered."""
+        headers = [(k, bytes(v)) for k, v in (record.headers or ())]
+        failures = 0
+
+        def retry(exc: Exception) -> bool:
+            nonlocal failures
+            kind = classify(exc)
+            if kind is Failure.INFRASTRUCTURE:
+                self.health.infrastructure_down(_describe(exc))
+                return not self._stop.is_set()
+            failures += 1
+            if kind is Failure.TRANSIENT and failures < self.settings.retry_attempts:
+                log.warning("processing failed; retrying", extra={**_record_ids(record), "error": _describe(exc)})
+                return True
+            return False
+
+        try:
+            async for attempt in stamina.retry_context(
+                on=retry,
+                attempts=None,
+                timeout=None,
+                wait_initial=self.settings.retry_backoff_base_s,
+                wait_max=self.settings.retry_backoff_cap_s,
+            ):
+                with attempt:
+                    await handler(EventEnvelope.from_kafka(headers, record.value))
+        except Exception as exc:
+            if classify(exc) is Failure.INFRASTRUCTURE:
+                raise _Stopped from exc
+            self.health.infrastructure_back()
+            await self.dead_letter(record, headers, exc, max(failures, 1))
+            return
+        self.health.infrastructure_back()
+
+    async def dead_letter(
+        self, record: ConsumerRecord[Any, Any], headers: Sequence[tuple[str, bytes]], error: BaseException, tries: int
+    ) -> None:
+        """Publish the record as it was, plus why and where it failed; wait for the broker's acknowledgement."""
+        assert self._producer is not None
+        reason = {
+            "dlq_processor": self.name,
+            "dlq_error": _describe(error, 2000),
+            "dlq_attempts": str(tries),
+            "dlq_topic": record.topic,
+            "dlq_partition": str(record.partition),
+            "dlq_offset": str(record.offset),
+            "dlq_time": str(time.time()),
+        }
+        producer = self._producer
+        all_headers = [*headers, *((k, v.encode()) for k, v in reason.items())]
+
+        async def send() -> None:
+            await producer.send_and_wait(
+                self.dead_letters_topic.name, value=record.value, key=record.key, headers=all_headers
+            )
+
+        await self._outage_tolerant(send)  # offsets move past the record only once its dead letter is durable
+        self.health.dead_lettered += 1
+        log.error(
+            "record dead-lettered",
+            extra={**_record_ids(record), "dlq_topic": self.dead_letters_topic.name, "error": reason["dlq_error"]},
+        )
+
+    async def _commit(self, partition: TopicPartition, offset: int) -> None:
+        assert self._consumer is not None
+        consumer = self._consumer
+
+        async def commit() -> None:
+            await consumer.commit({partition: offset})
+
+        try:
+            await self._outage_tolerant(commit)
+            self._committed[partition] = offset
+        except (CommitFailedError, IllegalStateError) as exc:
+            # The partition moved to another member in a rebalance: it resumes from the last commit (at least once).
+            log.warning("offset commit refused after a rebalance", extra={**self._ids(), "error": _describe(exc)})
+
+    async def _outage_tolerant(self, action: Callable[[], Awaitable[None]]) -> None:
+        """Run `action`, retrying without limit while infrastructure is unavailable; `_Stopped` when stopping."""
+
+        def retry(exc: Exception) -> bool:
+            if classify(exc) is not Failure.INFRASTRUCTURE:
+                return False
+            self.health.infrastructure_down(_describe(exc))
+            return not self._stop.is_set()
+
+        try:
+            async for attempt in stamina.retry_context(
+                on=retry, attempts=None, timeout=None, wait_max=self.settings.retry_backoff_cap_s
+            ):
+                with attempt:
+                    await action()
+        except Exception as exc:
+            if classify(exc) is Failure.INFRASTRUCTURE:
+                raise _Stopped from exc
+            raise
+        self.health.infrastructure_back()
+
+    async def _sample_lag(self) -> None:
+        """Lag = end offset minus committed offset, per assigned partition, every `lag_sample_interval_s`."""
+        assert self._consumer is not None
+        while not await sleep_until(self._stop, self.settings.lag_sample_interval_s):
+            try:
+                assigned = list(self._consumer.assignment())
+                if not assigned:
+                    continue
+                ends = await self._consumer.end_offsets(assigned)
+                for partition in assigned:
+                    if partition not in self._committed:
+                        committed = await self._consumer.committed(partition)
+                        if committed is None:
+                            committed = (await self._consumer.beginning_offsets([partition]))[partition]
+                        self._committed[partition] = committed
+                lag = {(p.topic, p.partition): max(0, ends[p] - self._committed[p]) for p in assigned}
+                self.health.sample_lag(lag)
+                self.health.log_if_stalled()
+            except Exception as exc:
+                log.warning("lag not sampled", extra={**self._ids(), "error": _describe(exc)})
+
+    async def _every(self, interval_s: float, job: Periodic) -> None:
+        while not await sleep_until(self._stop, interval_s):
+            await _logged(job, "periodic job failed")
+
+    def forget(self, partitions: set[TopicPartition]) -> None:
+        """Drop what was known of partitions another member may now commit."""
+        for partition in partitions:
+            self._committed.pop(partition, None)
+
+    def _ids(self) -> dict[str, Any]:
+        return {"processor": self.name, "group": self.group_id}
 
 
-def _set_fetch_max_wait(ms: int) -> None:
-    """Make every aiokafka consumer of this process use `ms` as its fetch wait (faust offers no setting)."""
-    base: Any = aiokafka.AIOKafkaConsumer
-    if getattr(base, "catalog_fetch_max_wait_ms", None) == ms:
-        return
-    original = getattr(base, "catalog_original", base)
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, processor: Processor) -> None:
+        self.processor = processor
 
-    class Consumer(original):  # type: ignore[misc,valid-type]
-        catalog_fetch_max_wait_ms = ms
-        catalog_original = original
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self.processor.forget(set(revoked))
 
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            kwargs["fetch_max_wait_ms"] = ms
-            super().__init__(*args, **kwargs)
-
-    aiokafka.AIOKafkaConsumer = Consumer  # faust's driver looks the class up on the module at each use
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.processor.forget(set(assigned))
+        self.processor.health.assigned({(p.topic, p.partition) for p in assigned})
+        log.info(
+            "partitions assigned",
+            extra={**self.processor._ids(), "partitions": sorted(f"{p.topic}[{p.partition}]" for p in assigned)},
+        )
 
 
-def backoff(attempt: int, base: float, cap: float) -> float:
-    """Exponential backoff with full jitter: spreads retries of many records over time."""
-    return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))  # noqa: S311 - jitter, not security
+async def _logged(job: Periodic, message: str) -> None:
+    try:
+        await job()
+    except Exception as exc:
+        log.exception(message, extra={"error": _describe(exc)})
 
 
-def _header_pairs(headers: Any) -> list[tuple[str, bytes]]:
-    pairs = headers.items() if isinstance(headers, Mapping) else (headers or [])
-    return [(k, v if isinstance(v, bytes) else str(v).encode()) for k, v in pairs]
+def _describe(exc: BaseException, limit: int = 300) -> str:
+    return f"{type(exc).__name__}: {exc}"[:limit]
+
+
+def _record_ids(record: ConsumerRecord[Any, Any]) -> dict[str, Any]:
+    headers = dict(record.headers or ())
+    return {
+        "event_id": bytes(headers.get("ce_id", b"")).decode(errors="replace"),
+        "product_id": bytes(headers.get("ce_subject", b"")).decode(errors="replace"),
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+    }

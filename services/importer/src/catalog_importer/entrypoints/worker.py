@@ -9,7 +9,6 @@ import asyncio
 import logging
 import uuid
 from datetime import timedelta
-from typing import Any
 
 from catalog_importer.adapters.jobs import ClaimRules, JobClaims
 from catalog_importer.service_layer.dispatcher import Dispatcher
@@ -72,14 +71,14 @@ def main() -> None:
         started = await asyncio.to_thread(dispatcher.offer, job_id)
         log.info("import requested", extra={"job_id": str(job_id), "event_id": envelope.id, "started": started})
 
+    @processor.timer(settings.import_watchdog_interval_s)
     async def watchdog() -> None:
         await asyncio.to_thread(dispatcher.sweep)
 
-    async def stop_jobs(_: Any, /, *__: Any, signal: Any, **___: Any) -> None:
+    @processor.on_shutdown
+    async def stop_jobs() -> None:
         log.info("stopping: handing running import jobs back", extra={"jobs": [str(j) for j in dispatcher.running()]})
         await asyncio.to_thread(dispatcher.shutdown, SHUTDOWN_GRACE_S)
 
     processor.agent(IMPORTS, on_import_requested)
-    processor.app.timer(settings.import_watchdog_interval_s)(watchdog)
-    processor.app.on_before_shutdown.connect(stop_jobs)
     processor.run()

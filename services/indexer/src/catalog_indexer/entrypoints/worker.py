@@ -19,7 +19,7 @@ log = logging.getLogger("catalog_indexer")
 
 def build(settings: IndexerSettings) -> Processor:
     processor = Processor("indexer", settings)
-    documents = SearchDocuments(make_engine(settings.database_url, pool_size=settings.processor_concurrency + 1))
+    documents = SearchDocuments(make_engine(settings.database_url, pool_size=2))
 
     async def index(event: EventEnvelope) -> None:
         if event.type not in INDEXED_TYPES:
