@@ -6,6 +6,7 @@ infrastructure instead, exactly as for `make run`.
 
 import os
 import secrets
+import signal
 import socket
 import uuid
 from collections.abc import Iterator
@@ -26,10 +27,12 @@ from catalog_kit.db import libpq_conninfo, make_engine, make_session_factory
 from catalog_stack.infra import Endpoints, StackConfig, migrate, start_infrastructure, stop_infrastructure
 from catalog_stack.processes import ManagedProcess
 from catalog_stack.services import (
-    bin_path,
+    PROCESSORS,
+    Service,
     platform_services,
     service_env,
     service_process,
+    start_service,
     start_services,
     stop_services,
 )
@@ -51,6 +54,7 @@ class System:
 
     api: int
     search: int
+    health_ports: tuple[int, ...]
     config: StackConfig
     env: dict[str, str]
 
@@ -70,11 +74,20 @@ class System:
 
         wait_until(enriched, timeout=timeout, interval=0.2)
 
+    def service(self, name: str) -> Service:
+        [service] = [s for s in platform_services(self.api, self.search, self.health_ports) if s.name == name]
+        return service
+
     def restart(self, name: str, **env: str) -> None:
-        """Stop a service and start it again, with `env` added to its environment."""
-        [service] = [s for s in platform_services(self.api, self.search) if s.name == name]
+        """Stop a service and start it again (supervised), with `env` added to its environment."""
         self.process(name).stop()
-        self.process(name).start([bin_path(service.command)], env={**self.env, **env})
+        start_service(self.config, self.service(name), {**self.env, **env})
+
+    def kill(self, name: str) -> int:
+        """SIGKILL the service itself (not its supervisor, which starts it again); returns the killed pid."""
+        pid = wait_until(self.process(name).child_pid, timeout=30)
+        os.kill(pid, signal.SIGKILL)
+        return pid
 
     @property
     def api_url(self) -> str:
@@ -148,9 +161,10 @@ def fresh_database(endpoints: Endpoints) -> Iterator[str]:
 def running_system(stack_config: StackConfig, endpoints: Endpoints) -> Iterator["System"]:
     """Every service of the platform as a real process."""
     api, search = free_port(), free_port()
-    services = platform_services(api, search)
+    health_ports = tuple(free_port() for _ in PROCESSORS)
+    services = platform_services(api, search, health_ports)
     env = {"API_KEYS": WRITE_KEY, "API_PORT": str(api), "SEARCH_PORT": str(search)}
-    system = System(api, search, stack_config, service_env(stack_config, endpoints, env))
+    system = System(api, search, health_ports, stack_config, service_env(stack_config, endpoints, env))
     try:
         start_services(stack_config, endpoints, services, env)
         system.wait_until_consuming()

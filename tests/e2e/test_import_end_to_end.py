@@ -114,7 +114,7 @@ def test_a_10k_row_csv_with_5_percent_bad_rows_then_fixed_and_retried(
                 hits = search.get("/search", params={"q": by_id[product_id]["sku"]}).json()["hits"]
                 return bool(hits) and hits[0]["id"] == product_id
 
-            wait_until(lambda: all(found(pid) for pid in sample), timeout=30, interval=0.2)
+            wait_until(lambda: all(found(pid) for pid in sample), timeout=180, interval=0.5)
 
         fix_catalog(http, feed, owner_ids)
         retried = upload(http, f"/imports/{job['id']}/retry-failed", feed.csv(fixed=True), "csv")

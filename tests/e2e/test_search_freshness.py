@@ -1,8 +1,6 @@
 """Fast path and slow path through real processes: searchable at once, enriched later, never clobbered."""
 
 import json
-import os
-import signal
 import threading
 import time
 import uuid
@@ -22,7 +20,8 @@ from tests.conftest import WRITE_KEY, System
 from tests.support import log_entries, wait_until
 
 AUTH = {"Authorization": f"Bearer {WRITE_KEY}"}
-FRESHNESS_S = 1.0  # the promise: a product is searchable this soon after its POST, enrichment or not
+# A generous deadline, not the promise: how soon a product is searchable is measured by bench/freshness.py.
+FRESHNESS_S = 30.0
 
 
 def new_product(http: httpx.Client, token: str, **changes: Any) -> dict[str, Any]:
@@ -135,11 +134,8 @@ def test_killing_the_indexer_during_a_burst_loses_no_document(
     writer = threading.Thread(target=lambda: [new_product(http, t) for t in tokens])
     writer.start()
     wait_until(lambda: hits(search, tokens[20]), timeout=30)
-    indexer = running_system.process("indexer").pid()
-    assert indexer is not None
-    os.kill(indexer, signal.SIGKILL)
+    running_system.kill("indexer")  # its supervisor starts it again; no operator step
     writer.join()
-    running_system.restart("indexer")
     wait_until(lambda: all(hits(search, t) for t in tokens), timeout=90, interval=0.5)
 
 

@@ -42,7 +42,34 @@ def test_list_and_replay(endpoints: Endpoints) -> None:
     assert letter.reason["dlq_error"] == "RuntimeError: database down"
     assert letter.original_headers == original
 
-    assert replay(settings, "enricher", [letter.offset]) == 1
+    assert replay(settings, "enricher", [letter.offset]).sent == [letter.offset]
     [record] = consume(endpoints.kafka_bootstrap_servers, PRODUCT.name, [key], expected=1)
     assert record.event.type == "product.deleted"
     assert not any(h.startswith("dlq_") for h in record.headers)
+
+
+def test_a_replay_keeps_back_records_that_still_break_their_contract(endpoints: Endpoints) -> None:
+    settings = CatalogSettings(
+        database_url=endpoints.database_url, kafka_bootstrap_servers=endpoints.kafka_bootstrap_servers
+    )
+    key = str(uuid.uuid4())
+    headers = [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", str(uuid.uuid4()).encode()),
+        ("ce_type", b"product.deleted"),
+        ("ce_source", b"/test"),
+        ("ce_time", b"2026-11-24T10:00:00+00:00"),
+        ("ce_subject", key.encode()),
+    ]
+    reason = [("dlq_processor", b"indexer"), ("dlq_error", b"ValidationError"), ("dlq_topic", PRODUCT.name.encode())]
+    producer = Producer({"bootstrap.servers": endpoints.kafka_bootstrap_servers})
+    topic = dead_letter_topic("indexer").name
+    producer.produce(topic, key=key.encode(), value=b'{"id": "not-a-uuid"}', headers=[*headers, *reason])
+    assert producer.flush(10) == 0
+    [letter] = [d for d in read(settings, "indexer", timeout=5) if d.key == key.encode()]
+
+    kept = replay(settings, "indexer", [letter.offset])
+    assert kept.sent == []
+    assert "ValidationError" in kept.refused[letter.offset]
+    forced = replay(settings, "indexer", [letter.offset], force=True)
+    assert forced.sent == [letter.offset]  # acknowledged by the broker, or replay would have raised

@@ -7,8 +7,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from catalog_api.entrypoints.http import create_app
+from catalog_api.settings import ApiSettings
 from catalog_core.adapters.tables import products
 from catalog_core.domain.products import ProductDraft
 from catalog_core.service_layer.catalog import ProductCatalog
@@ -270,3 +273,22 @@ def test_health_and_readiness(api: TestClient) -> None:
     assert api.get("/healthz").json() == {"status": "ok"}
     assert api.get("/readyz").json() == {"status": "ready"}
     assert "/products" in api.get("/openapi.json").json()["paths"]
+
+
+def test_a_database_outage_is_a_503_with_retry_after_not_a_500(api_settings: ApiSettings, unique: str) -> None:
+    from tests.conftest import WRITE_KEY, free_port
+
+    down = make_url(api_settings.database_url).set(port=free_port()).render_as_string(hide_password=False)
+    settings = api_settings.model_copy(update={"database_url": down})
+    auth = {"Authorization": f"Bearer {WRITE_KEY}"}
+    with TestClient(create_app(settings), headers=auth, raise_server_exceptions=False) as client:
+        for response in (
+            client.post("/products", json=body(unique)),
+            client.get(f"/products/{uuid.uuid4()}"),
+            client.get("/products"),
+            client.get("/readyz"),
+        ):
+            assert response.status_code == 503, response.text
+            assert response.headers["content-type"] == PROBLEM
+        assert client.post("/products", json=body(unique)).headers["Retry-After"] == "2"
+        assert client.get("/healthz").status_code == 200  # alive, just not ready

@@ -70,3 +70,58 @@ def test_local_postgres_starts_again_after_a_kill9(tmp_path: Path) -> None:
         assert pg.stop() is True
     assert pg.stop() is False
     shutil.rmtree(pg.home)  # it lives outside tmp_path when the server user cannot reach tmp_path
+
+
+def test_a_supervised_service_is_started_again_after_a_kill9_and_stopped_with_its_supervisor(tmp_path: Path) -> None:
+    process = ManagedProcess("sleeper", tmp_path / "run", tmp_path / "log")
+    supervisor = process.start_supervised(["/bin/sleep", "600"])
+    try:
+        first = wait_until(process.child_pid)
+        os.kill(first, signal.SIGKILL)
+        second = wait_until(lambda: (pid := process.child_pid()) != first and pid)
+        assert process.pid() == supervisor
+        assert "killed by SIGKILL" in process.log_file.read_text()
+    finally:
+        assert process.stop() is True
+    wait_until(lambda: not is_alive(supervisor) and not is_alive(second))
+    assert process.child_pid() is None
+
+
+def test_restart_delays_grow_after_quick_failures_and_reset_after_a_good_run() -> None:
+    from catalog_stack.supervise import FIRST_DELAY_S, MAX_DELAY_S, restart_delay
+
+    delays = [FIRST_DELAY_S]
+    for _ in range(8):
+        delays.append(restart_delay(delays[-1], ran_for_s=1.0))
+    assert delays[:4] == [0.5, 1.0, 2.0, 4.0]
+    assert delays[-1] == MAX_DELAY_S
+    assert restart_delay(MAX_DELAY_S, ran_for_s=120.0) == FIRST_DELAY_S
+
+
+def test_a_port_clash_at_run_names_the_port_and_starts_nothing(tmp_path: Path) -> None:
+    import socket
+    import sys
+
+    from tests.conftest import free_port
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        busy = holder.getsockname()[1]
+        env = {
+            **os.environ,
+            "CATALOG_STACK_DIR": str(tmp_path / "stack"),
+            "CATALOG_PG_PORT": str(free_port()),
+            "CATALOG_BROKER_PORT": str(free_port()),
+            "API_PORT": str(busy),
+            "SEARCH_PORT": str(free_port()),
+        }
+        env.pop("DATABASE_URL", None)
+        env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+        cli = Path(sys.executable).parent / "catalog-stack"
+        result = subprocess.run([str(cli), "run"], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2
+    assert f"port {busy}" in result.stderr
+    assert "API_PORT" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "stack" / "run").exists() or not list((tmp_path / "stack" / "run").iterdir())

@@ -3,6 +3,7 @@
 Shared by every HTTP service; a service registers its own domain errors with `add_problem`.
 """
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -13,8 +14,12 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from catalog_kit.field_paths import field_path
+from catalog_kit.outages import DATABASE_OUTAGES
+
+log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+RETRY_AFTER_S = 2  # a database restart takes seconds; clients come back soon, not in a storm
 
 
 def problem_response(
@@ -75,3 +80,17 @@ def install_problem_handlers(app: FastAPI) -> None:
     add_problem(app, RequestValidationError, lambda e: validation_problem(e.errors()))
     add_problem(app, ValidationError, lambda e: validation_problem(e.errors()))
     add_problem(app, HTTPException, lambda e: Problem(e.status_code, "http", str(e.detail), headers=e.headers))
+    for outage in DATABASE_OUTAGES:
+        add_problem(app, outage, database_unavailable)
+
+
+def database_unavailable(exc: Exception) -> Problem:
+    """The database is down or restarting: the client may retry shortly; nothing was written."""
+    log.warning("database unavailable", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
+    return Problem(
+        503,
+        "unavailable",
+        "Service unavailable",
+        "the catalog database is unavailable; retry shortly",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )

@@ -11,9 +11,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from jsonschema import ValidationError
 
+from catalog_kit.envelope import EnvelopeError, EventEnvelope
 from catalog_kit.kafka import client_config, producer_config
 from catalog_kit.settings import CatalogSettings
+from catalog_schemas import UnknownEventType, validate_event
 from catalog_schemas.topics import PROCESSORS, dead_letter_topic
 
 _DLQ_PREFIX = "dlq_"
@@ -63,20 +66,47 @@ def _headers(message: Message) -> list[tuple[str, bytes]]:
     return [(k, v.encode() if isinstance(v, str) else v or b"") for k, v in pairs]
 
 
-def replay(settings: CatalogSettings, processor: str, offsets: Sequence[int] | None) -> int:
-    """Re-publish the chosen dead letters (all when `offsets` is None) to their original topics."""
+@dataclass(frozen=True)
+class Replay:
+    """What a replay did: the offsets sent back, and those kept because they still break their contract."""
+
+    sent: list[int]
+    refused: dict[int, str]
+
+
+def contract_problem(letter: DeadLetter) -> str | None:
+    """Why the record would fail again at once (undecodable, or its data breaks its schema); None if it would not."""
+    try:
+        envelope = EventEnvelope.from_kafka(letter.original_headers, letter.value)
+        validate_event(envelope.type, envelope.data)
+    except (EnvelopeError, UnknownEventType, ValidationError) as exc:
+        message = exc.message if isinstance(exc, ValidationError) else str(exc)
+        return f"{type(exc).__name__}: {message}"[:300]
+    return None
+
+
+def replay(settings: CatalogSettings, processor: str, offsets: Sequence[int] | None, force: bool = False) -> Replay:
+    """Re-publish the chosen dead letters (all when `offsets` is None) to their original topics.
+
+    A record that still breaks its contract would only be dead-lettered again: it is kept back and reported,
+    unless `force`.
+    """
     producer = Producer(producer_config(settings))
-    sent = 0
+    result = Replay(sent=[], refused={})
     for letter in read(settings, processor):
         if offsets is not None and letter.offset not in offsets:
+            continue
+        problem = None if force else contract_problem(letter)
+        if problem:
+            result.refused[letter.offset] = problem
             continue
         producer.produce(
             letter.reason["dlq_topic"], key=letter.key, value=letter.value, headers=letter.original_headers
         )
-        sent += 1
+        result.sent.append(letter.offset)
     if producer.flush(30):
         raise RuntimeError("not every replayed record was acknowledged")
-    return sent
+    return result
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -85,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("processor", choices=PROCESSORS)
     parser.add_argument("--offset", type=int, action="append", help="replay only these offsets (repeatable)")
     parser.add_argument("--all", action="store_true", help="replay every dead letter")
+    parser.add_argument("--force", action="store_true", help="also replay records that still break their contract")
     args = parser.parse_args(argv)
     settings = CatalogSettings()
     if args.command == "list":
@@ -97,4 +128,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if not args.all and not args.offset:
         sys.exit("replay needs --offset N (repeatable) or --all")
-    print(f"replayed {replay(settings, args.processor, None if args.all else args.offset)} record(s)")
+    result = replay(settings, args.processor, None if args.all else args.offset, force=args.force)
+    print(f"replayed {len(result.sent)} record(s)")
+    if result.refused:
+        print(f"kept back {len(result.refused)} record(s) that still break their contract (--force sends them):")
+        for offset, problem in sorted(result.refused.items()):
+            print(f"  offset {offset}: {problem}")
+        sys.exit(3)

@@ -7,14 +7,12 @@ retried a few times, then dead-lettered, so one poisonous record cannot hold its
 
 import asyncio
 import enum
-from collections.abc import Iterator
 
-import psycopg
-import sqlalchemy.exc
 from aiokafka import errors as kafka_errors
 from jsonschema import ValidationError
 
 from catalog_kit.envelope import EnvelopeError
+from catalog_kit.outages import DATABASE_OUTAGES, causes
 
 
 class PermanentFailure(Exception):
@@ -28,12 +26,7 @@ class Failure(enum.Enum):
 
 
 _INFRASTRUCTURE: tuple[type[BaseException], ...] = (
-    sqlalchemy.exc.OperationalError,  # connection refused or lost, server shutting down, serialization failures
-    sqlalchemy.exc.InterfaceError,
-    sqlalchemy.exc.DisconnectionError,
-    sqlalchemy.exc.TimeoutError,  # no pooled connection came free
-    psycopg.OperationalError,
-    psycopg.InterfaceError,
+    *DATABASE_OUTAGES,
     kafka_errors.KafkaConnectionError,
     kafka_errors.KafkaTimeoutError,
     kafka_errors.NodeNotReadyError,
@@ -47,18 +40,9 @@ _INFRASTRUCTURE: tuple[type[BaseException], ...] = (
 _PERMANENT: tuple[type[BaseException], ...] = (PermanentFailure, EnvelopeError, ValidationError)
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
 def classify(exc: BaseException) -> Failure:
     """What kind of failure `exc` is, looking through what caused it (adapters wrap driver errors)."""
-    chain = list(_chain(exc))
+    chain = list(causes(exc))
     if any(isinstance(e, _PERMANENT) for e in chain[:1]):
         return Failure.PERMANENT
     if any(isinstance(e, _INFRASTRUCTURE) for e in chain):

@@ -1,14 +1,21 @@
 """Settings base shared by every service; configuration comes only from the environment."""
 
+import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# These defaults match what `catalog-stack up` starts locally, so a developer needs no environment at all.
-LOCAL_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:55432/catalog"
-LOCAL_KAFKA_BOOTSTRAP_SERVERS = "127.0.0.1:19092"
+
+def local_database_url() -> str:
+    """What `catalog-stack up` starts locally (its port moved by `CATALOG_PG_PORT`), so no CLI needs more."""
+    return f"postgresql+psycopg://postgres@127.0.0.1:{os.environ.get('CATALOG_PG_PORT', '55432')}/catalog"
+
+
+def local_kafka_bootstrap_servers() -> str:
+    """The local broker `catalog-stack up` starts (its port moved by `CATALOG_BROKER_PORT`)."""
+    return f"127.0.0.1:{os.environ.get('CATALOG_BROKER_PORT', '19092')}"
 
 
 class CatalogSettings(BaseSettings):
@@ -16,8 +23,8 @@ class CatalogSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
 
-    database_url: str = Field(default=LOCAL_DATABASE_URL, description="SQLAlchemy URL of the catalog database.")
-    kafka_bootstrap_servers: str = Field(default=LOCAL_KAFKA_BOOTSTRAP_SERVERS)
+    database_url: str = Field(default_factory=local_database_url, description="SQLAlchemy URL of the catalog database.")
+    kafka_bootstrap_servers: str = Field(default_factory=local_kafka_bootstrap_servers)
     kafka_client_extra: dict[str, str] = Field(
         default_factory=dict,
         description="Extra librdkafka/aiokafka settings as JSON (security.protocol, sasl.* for a real cluster).",

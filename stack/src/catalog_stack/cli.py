@@ -4,13 +4,14 @@ import argparse
 import logging
 import os
 import secrets
+import socket
 import sys
 from pathlib import Path
 
 from catalog_kit.jsonlog import configure_logging
 from catalog_stack.infra import StackConfig, start_infrastructure, stop_infrastructure
 from catalog_stack.processes import ManagedProcess
-from catalog_stack.services import platform_services, start_services, stop_services
+from catalog_stack.services import platform_services, readiness, service_process, start_services, stop_services
 
 API_PORT = int(os.environ.get("API_PORT", "8000"))
 SEARCH_PORT = int(os.environ.get("SEARCH_PORT", "8001"))
@@ -37,8 +38,42 @@ def up() -> None:
     print(f"DATABASE_URL={endpoints.database_url}\nKAFKA_BOOTSTRAP_SERVERS={endpoints.kafka_bootstrap_servers}")
 
 
+class PortInUse(Exception):
+    """A port the stack needs is held by a program the stack did not start."""
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def check_ports(config: StackConfig) -> None:
+    """Before starting anything: each port the stack would open is free, or held by this stack already."""
+    wanted: list[tuple[int, str, bool]] = []  # port, the variable that moves it, whether ours holds it now
+    if not os.environ.get("DATABASE_URL"):
+        wanted.append((config.pg_port, "CATALOG_PG_PORT", (config.postgres.data_dir / "postmaster.pid").exists()))
+    if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        wanted.append((config.broker_port, "CATALOG_BROKER_PORT", config.broker.process.pid() is not None))
+    for service in platform_services(API_PORT, SEARCH_PORT):
+        ours = service_process(config, service.name).pid() is not None
+        if service.name == "product-api":
+            wanted.append((API_PORT, "API_PORT", ours))
+        elif service.name == "search-api":
+            wanted.append((SEARCH_PORT, "SEARCH_PORT", ours))
+        elif service.health_port:
+            wanted.append((service.health_port, "SEARCH_PORT (processors' health ports follow it)", ours))
+    for port, variable, ours in wanted:
+        if not ours and not port_is_free(port):
+            raise PortInUse(f"port {port} on 127.0.0.1 is in use by another program; set {variable} to a free port")
+
+
 def run() -> None:
     config = _config()
+    check_ports(config)  # before anything starts: a clash leaves nothing half up
     endpoints = start_infrastructure(config)
     key = _write_key(config)
     services = platform_services(API_PORT, SEARCH_PORT)
@@ -70,10 +105,24 @@ def stop() -> None:
 
 
 def status() -> None:
+    """One line per service: supervised or not, its own pid, and what its readiness endpoint says."""
     config = _config()
-    for service in [*(s.name for s in platform_services(API_PORT, SEARCH_PORT)), "broker"]:
-        pid = ManagedProcess(service, config.root / "run", config.root / "log").pid()
-        print(f"{service:14} {'running (pid ' + str(pid) + ')' if pid else 'stopped'}")
+    for service in platform_services(API_PORT, SEARCH_PORT):
+        process = service_process(config, service.name)
+        supervisor, pid = process.pid(), process.child_pid()
+        state = f"running (pid {pid})" if pid else ("restarting" if supervisor else "stopped")
+        report = readiness(service) if pid else None
+        if report is None:
+            detail = "" if not service.ready_url or not pid else "readiness: no answer"
+        elif "ready" not in report:
+            detail = f"readiness: {report.get('status', report)}"
+        elif report["ready"]:
+            detail = f"ready, lag {report.get('lag', 0)}, processed {report.get('processed', 0)}"
+        else:
+            detail = "NOT READY: " + "; ".join(report.get("problems", []))
+        print(f"{service.name:14} {state:22} {detail}")
+    broker = ManagedProcess("broker", config.root / "run", config.root / "log").pid()
+    print(f"{'broker':14} {'running (pid ' + str(broker) + ')' if broker else 'stopped'}")
 
 
 def main() -> None:
@@ -84,6 +133,9 @@ def main() -> None:
     logging.getLogger("catalog_stack").setLevel(logging.INFO)
     try:
         {"up": up, "run": run, "stop": stop, "status": status}[args.command]()
+    except PortInUse as exc:
+        print(f"catalog-stack {args.command}: {exc}", file=sys.stderr)
+        sys.exit(2)
     except Exception as exc:
         print(f"catalog-stack {args.command} failed: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -4,6 +4,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,22 +24,35 @@ class ManagedProcess:
         return self.run_dir / f"{self.name}.pid"
 
     @property
+    def child_pid_file(self) -> Path:
+        return self.run_dir / f"{self.name}.child.pid"
+
+    @property
     def log_file(self) -> Path:
         return self.log_dir / f"{self.name}.log"
 
     def pid(self) -> int | None:
         """The pid of the live process this file names, or None (a stale file from a crash is removed)."""
-        try:
-            pid = int(self.pid_file.read_text().split()[0])
-            marker = self.pid_file.read_text().split(maxsplit=1)[1]
-        except (FileNotFoundError, ValueError, IndexError):
-            return None
-        if is_alive(pid) and marker in _cmdline(pid):
-            return pid
-        self.pid_file.unlink(missing_ok=True)
-        return None
+        return _live_pid(self.pid_file)
 
-    def start(self, argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: Path | None = None) -> int:
+    def child_pid(self) -> int | None:
+        """The pid of the supervised service itself (see `supervise`), or None between two of its runs."""
+        return _live_pid(self.child_pid_file)
+
+    def start_supervised(
+        self, argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: Path | None = None
+    ) -> int:
+        """Start `argv` under a supervisor that restarts it when it dies; return the supervisor's pid."""
+        supervisor = [sys.executable, "-m", "catalog_stack.supervise", str(self.child_pid_file), "--", *argv]
+        return self.start(supervisor, env=env, cwd=cwd, marker=Path(argv[0]).name)
+
+    def start(
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        marker: str | None = None,
+    ) -> int:
         """Start `argv` in its own process group unless it is already running; return its pid."""
         running = self.pid()
         if running:
@@ -56,7 +70,7 @@ class ManagedProcess:
                 start_new_session=True,  # a terminal's Ctrl-C or a dying parent does not take it down
             )
         # The marker (the program's name) guards against signalling an unrelated process that reused the pid.
-        marker = Path(argv[0]).name
+        marker = marker or Path(argv[0]).name
         self.pid_file.write_text(f"{proc.pid} {marker}")
         # Until the child has exec'd, its command line is still ours: wait so `pid()` recognises it at once.
         deadline = time.monotonic() + 5
@@ -72,6 +86,18 @@ class ManagedProcess:
         terminate_group(pid, timeout)
         self.pid_file.unlink(missing_ok=True)
         return True
+
+
+def _live_pid(pid_file: Path) -> int | None:
+    try:
+        pid_text, marker = pid_file.read_text().split(maxsplit=1)
+        pid = int(pid_text)
+    except (FileNotFoundError, ValueError):
+        return None
+    if is_alive(pid) and marker.strip() in _cmdline(pid):
+        return pid
+    pid_file.unlink(missing_ok=True)
+    return None
 
 
 def terminate_group(pid: int, timeout: float = 30.0) -> None:

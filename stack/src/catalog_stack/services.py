@@ -1,11 +1,15 @@
 """The platform's processes, started in the background with pid files and logs under the stack directory."""
 
+import json
 import os
 import sys
 import time
+import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from catalog_stack.infra import Endpoints, StackConfig
 from catalog_stack.processes import ManagedProcess
@@ -15,7 +19,22 @@ from catalog_stack.processes import ManagedProcess
 class Service:
     name: str
     command: str  # a console script of the workspace
-    health_url: str | None = None
+    health_url: str | None = None  # waited for at start (the HTTP services)
+    health_port: int | None = None  # a processor's /healthz and /readyz
+
+    @property
+    def ready_url(self) -> str | None:
+        if self.health_port:
+            return f"http://127.0.0.1:{self.health_port}/readyz"
+        return self.health_url
+
+    def env(self) -> dict[str, str]:
+        """What this one service gets on top of the stack's environment."""
+        if not self.health_port:
+            return {}
+        # One instance per service here, so its name is a stable static-membership id: a restarted processor
+        # takes its partitions back without waiting for the group to notice the old one is gone.
+        return {"HEALTH_PORT": str(self.health_port), "PROCESSOR_INSTANCE_ID": f"{self.name}-0"}
 
 
 def bin_path(command: str) -> str:
@@ -23,24 +42,28 @@ def bin_path(command: str) -> str:
     return str(Path(sys.executable).parent / command)
 
 
-def platform_services(api_port: int, search_port: int) -> list[Service]:
-    """Every process of the platform, in start order."""
+PROCESSORS = ("indexer", "enricher", "importer", "media")
+
+
+def platform_services(api_port: int, search_port: int, health_ports: Sequence[int] | None = None) -> list[Service]:
+    """Every process of the platform, in start order; processors' health ports follow the search API's by default."""
+    ports = list(health_ports or range(search_port + 1, search_port + 1 + len(PROCESSORS)))
+    health = dict(zip(PROCESSORS, ports, strict=True))
     return [
         Service("product-api", "catalog-api", f"http://127.0.0.1:{api_port}/readyz"),
         Service("outbox-relay", "catalog-relay"),
-        Service("indexer", "catalog-indexer"),
+        Service("indexer", "catalog-indexer", health_port=health["indexer"]),
         Service("search-api", "catalog-search", f"http://127.0.0.1:{search_port}/readyz"),
-        Service("enricher", "catalog-enricher"),
-        Service("importer", "catalog-importer"),
-        Service("media", "catalog-media"),
+        Service("enricher", "catalog-enricher", health_port=health["enricher"]),
+        Service("importer", "catalog-importer", health_port=health["importer"]),
+        Service("media", "catalog-media", health_port=health["media"]),
     ]
 
 
 def service_env(config: StackConfig, endpoints: Endpoints, extra_env: dict[str, str]) -> dict[str, str]:
     """The environment every service of a stack gets."""
-    # The API stores uploads and the importer reads them: one object store per stack, whatever each one's cwd;
-    # faust keeps its (unused) table data per stack too, not in the working directory.
-    defaults = {"OBJECT_STORE_DIR": str(config.root / "objects"), "PROCESSOR_DATA_DIR": str(config.root / "faust")}
+    # The API stores uploads and the importer reads them: one object store per stack, whatever each one's cwd.
+    defaults = {"OBJECT_STORE_DIR": str(config.root / "objects")}
     env = {**defaults, **os.environ, **endpoints.env(), **extra_env}
     # Media URLs point at the stack's own API (which serves the local store under /media/) unless told otherwise.
     env.setdefault("MEDIA_BASE_URL", f"http://127.0.0.1:{env.get('API_PORT', '8000')}/media")
@@ -54,12 +77,35 @@ def service_process(config: StackConfig, name: str) -> ManagedProcess:
 def start_services(
     config: StackConfig, endpoints: Endpoints, services: list[Service], extra_env: dict[str, str]
 ) -> None:
+    """Start each service under its supervisor; return once the HTTP services answer."""
     env = service_env(config, endpoints, extra_env)
     for service in services:
-        service_process(config, service.name).start([bin_path(service.command)], env=env)
+        start_service(config, service, env)
     for service in services:
         if service.health_url:
             wait_for_http(service.health_url, service_process(config, service.name))
+
+
+def start_service(config: StackConfig, service: Service, env: dict[str, str]) -> None:
+    service_process(config, service.name).start_supervised([bin_path(service.command)], env={**env, **service.env()})
+
+
+def readiness(service: Service) -> dict[str, Any] | None:
+    """What a service's readiness endpoint says now (None: it has none, or it does not answer)."""
+    if not service.ready_url:
+        return None
+    try:
+        with urllib.request.urlopen(service.ready_url, timeout=2) as response:  # noqa: S310 - loopback URL
+            body = response.read()
+    except urllib.error.HTTPError as error:  # 503: not ready, and the body says why
+        body = error.read()
+    except OSError:
+        return None
+    try:
+        report = json.loads(body)
+    except ValueError:
+        return None
+    return report if isinstance(report, dict) else None
 
 
 def stop_services(config: StackConfig, names: list[str]) -> list[str]:
