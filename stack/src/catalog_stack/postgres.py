@@ -89,15 +89,15 @@ class LocalPostgres:
         self._wait_ready()
         self._ensure_database()
 
-    def stop(self) -> bool:
-        """Stop the cluster (fast shutdown); False if it was not running."""
+    def stop(self, mode: str = "fast") -> bool:
+        """Stop the cluster (`fast`, or `immediate` for a crash-like stop); False if it was not running."""
         if not (self.data_dir / "PG_VERSION").exists():
             return False
         owner = _server_user()
         ctl = _bindir() / "pg_ctl"
         if self._run(owner, ctl, "-D", str(self.data_dir), "status", check=False) != 0:
             return False
-        self._run(owner, ctl, "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60", "stop")
+        self._run(owner, ctl, "-D", str(self.data_dir), "-m", mode, "-w", "-t", "60", "stop")
         return True
 
     def _remove_stale_lock(self) -> None:
