@@ -37,7 +37,7 @@ SOURCE = "/catalog/product-api"
 def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = None) -> FastAPI:
     """The API wired to the catalog database; `sessions` may be given by tests."""
     sessions = sessions or make_session_factory(make_engine(settings.database_url, settings.db_pool_size))
-    outbox = OutboxWriter(SOURCE)
+    outbox = OutboxWriter(SOURCE, settings.public_base_url)
     write_keys = settings.write_keys()
     idempotency_ttl = timedelta(hours=settings.idempotency_ttl_hours)
 
