@@ -14,6 +14,7 @@ from catalog_indexer.domain.search_query import SearchQuery, Sort
 from catalog_indexer.settings import IndexerSettings
 from catalog_kit.db import make_engine
 from catalog_kit.jsonlog import configure_logging
+from catalog_kit.openapi import complete_openapi, error_responses
 from catalog_kit.problems import install_problem_handlers, problem_response
 
 
@@ -25,8 +26,9 @@ def create_app(settings: IndexerSettings, engine: Engine | None = None) -> FastA
         description="Full-text, typo-tolerant product search over the indexer's read model.",
     )
     install_problem_handlers(app)
+    complete_openapi(app)
 
-    @app.get("/search", tags=["search"])
+    @app.get("/search", tags=["search"], responses=error_responses(422))
     def search_products(
         q: Annotated[str | None, Query(max_length=200, description="Words, a phrase in quotes, or a SKU")] = None,
         brand: Annotated[str | None, Query(max_length=100)] = None,
@@ -78,7 +80,7 @@ def create_app(settings: IndexerSettings, engine: Engine | None = None) -> FastA
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"])
+    @app.get("/readyz", tags=["operations"], responses=error_responses(503))
     def readyz() -> Any:
         try:
             with engine.connect() as conn:
