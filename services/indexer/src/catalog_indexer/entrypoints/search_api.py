@@ -5,7 +5,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import uvicorn
-from fastapi import FastAPI, Query
+from fastapi import Depends, FastAPI, Query
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import Engine, text
 
@@ -14,6 +14,7 @@ from catalog_indexer.domain.search_query import SearchQuery, Sort
 from catalog_indexer.settings import IndexerSettings
 from catalog_kit.db import make_engine
 from catalog_kit.jsonlog import configure_logging
+from catalog_kit.nul_characters import refuse_nul_characters
 from catalog_kit.openapi import complete_openapi, error_responses
 from catalog_kit.problems import install_problem_handlers, problem_response
 
@@ -24,6 +25,7 @@ def create_app(settings: IndexerSettings, engine: Engine | None = None) -> FastA
         title="Catalog search API",
         version="1.0.0",
         description="Full-text, typo-tolerant product search over the indexer's read model.",
+        dependencies=[Depends(refuse_nul_characters)],
     )
     install_problem_handlers(app)
     complete_openapi(app)

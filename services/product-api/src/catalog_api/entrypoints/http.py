@@ -28,6 +28,7 @@ from catalog_api.settings import ApiSettings
 from catalog_kit.db import make_engine, make_session_factory, session_per_request
 from catalog_kit.envelope import valid_traceparent
 from catalog_kit.jsonlog import configure_logging
+from catalog_kit.nul_characters import refuse_nul_characters
 from catalog_kit.object_store import object_store
 from catalog_kit.openapi import REQUIRED_HEADERS, complete_openapi, error_responses
 from catalog_kit.outbox import OutboxWriter
@@ -51,6 +52,7 @@ def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = N
         title="Catalog product API",
         version="1.0.0",
         description="Products with their variants. Writes need `Authorization: Bearer <key>`.",
+        dependencies=[Depends(refuse_nul_characters)],
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, streamed=(*UPLOAD_PATHS, *IMAGE_UPLOAD_PATHS))
     problems.install(app)
