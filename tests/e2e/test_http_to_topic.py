@@ -42,6 +42,9 @@ def test_product_changes_reach_the_topic_in_order(running_system: System, endpoi
     assert first.headers["ce_source"] == "/catalog/product-api"
     assert first.headers["ce_subject"] == product["id"]
     assert first.headers["content-type"] == "application/json"
+    # ce_dataschema is the schema's URL at the running API, which serves it under that $id.
+    assert first.headers["ce_dataschema"] == f"{running_system.api_url}/schemas/product.created.v1.json"
+    assert httpx.get(first.headers["ce_dataschema"]).json()["$id"] == first.headers["ce_dataschema"]
     assert first.headers["traceparent"] == "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     assert first.event.data == product
     assert records[1].event.data["price"] == "79.00"

@@ -13,7 +13,7 @@ from confluent_kafka import Producer
 
 from catalog_kit.envelope import EventEnvelope
 from catalog_kit.settings import CatalogSettings
-from catalog_schemas.topics import PRODUCT
+from catalog_schemas.topics import DEAD_LETTER_HEADERS, PRODUCT
 from catalog_stack.infra import Endpoints
 from catalog_stream.dead_letters import read
 from tests.conftest import WRITE_KEY, System
@@ -169,6 +169,7 @@ def test_a_poison_event_is_dead_lettered_and_the_partition_moves_on(
     assert errors[0].startswith("EnvelopeError") or errors[1].startswith("EnvelopeError")
     assert any("breaks its contract" in e for e in errors)
     assert all(h["ce_id"] == headers["ce_id"] and h["dlq_topic"] == PRODUCT.name for h in dead)
+    assert all(set(h) - {"ce_id"} == set(DEAD_LETTER_HEADERS) for h in dead)  # as the AsyncAPI document says
     # Later events of the same topic are still indexed.
     token = f"p{uuid.uuid4().hex[:12]}"
     new_product(http, token)

@@ -19,7 +19,9 @@ def test_headers_round_trip() -> None:
     assert headers["ce_specversion"] == "1.0"
     assert headers["ce_subject"] == "p-1"
     assert headers["content-type"] == "application/json"
-    assert headers["ce_dataschema"] == "urn:catalog:schema:product.created:v1"
+    assert headers["ce_dataschema"] == "https://catalog.example/schemas/product.created.v1.json"
+    rebased = envelope.headers("http://api.test:8000/")["ce_dataschema"]
+    assert rebased == "http://api.test:8000/schemas/product.created.v1.json"
     decoded = EventEnvelope.from_kafka([(k, v.encode()) for k, v in headers.items()], envelope.body())
     assert decoded == envelope
 

@@ -42,3 +42,14 @@ def test_breaking_changes_are_refused() -> None:
     variant = copy.deepcopy(old)
     variant["properties"]["variants"]["items"]["properties"]["stock"]["type"] = "number"
     assert incompatibilities(old, variant) == ["/variants[]/stock: type changed"]
+
+
+def test_moving_ids_and_spelling_refs_absolutely_is_compatible() -> None:
+    old = released("product.created.v1.json")
+    new = copy.deepcopy(old)
+    new["$id"] = "https://catalog.test/schemas/product.created.v1.json"
+    new["$ref"] = "https://catalog.test/schemas/product-snapshot.v1.json"
+    assert incompatibilities(old, new) == []
+    other = copy.deepcopy(old)
+    other["$ref"] = "product-snapshot.v2.json"
+    assert incompatibilities(old, other) == ["/: $ref changed"]

@@ -79,7 +79,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     add_problem(app, Problem, lambda e: e)
     add_problem(app, RequestValidationError, lambda e: validation_problem(e.errors()))
     add_problem(app, ValidationError, lambda e: validation_problem(e.errors()))
-    add_problem(app, HTTPException, lambda e: Problem(e.status_code, "http", str(e.detail), headers=e.headers))
+    add_problem(app, HTTPException, _http_problem)
     for outage in DATABASE_OUTAGES:
         add_problem(app, outage, database_unavailable)
 
@@ -94,3 +94,13 @@ def database_unavailable(exc: Exception) -> Problem:
         "the catalog database is unavailable; retry shortly",
         headers={"Retry-After": str(RETRY_AFTER_S)},
     )
+
+
+def _http_problem(exc: HTTPException) -> Problem:
+    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+        # FastAPI answers malformed JSON with a validation error (422 json_invalid) but a body that is not UTF-8 with
+        # a bare 400: both are an unreadable body, so both get the same answer.
+        return validation_problem(
+            [{"loc": ("body",), "msg": "the body is not UTF-8 encoded JSON", "type": "json_invalid"}]
+        )
+    return Problem(exc.status_code, "http", str(exc.detail), headers=dict(exc.headers or {}))

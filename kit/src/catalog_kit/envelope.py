@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from catalog_schemas import schema_uri
+from catalog_schemas import CANONICAL_BASE_URL, schema_uri
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
@@ -40,8 +40,12 @@ class EventEnvelope:
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
     traceparent: str | None = None
 
-    def headers(self) -> dict[str, str]:
-        """The Kafka headers of this event (stored with the outbox row, sent as they are)."""
+    def headers(self, schema_base_url: str = CANONICAL_BASE_URL) -> dict[str, str]:
+        """The Kafka headers of this event (stored with the outbox row, sent as they are).
+
+        `ce_dataschema` is the schema's URL under `schema_base_url`: the deployment's PUBLIC_BASE_URL, where the
+        product API serves it.
+        """
         headers = {
             "ce_specversion": SPEC_VERSION,
             "ce_id": self.id,
@@ -49,7 +53,7 @@ class EventEnvelope:
             "ce_source": self.source,
             "ce_time": self.time.isoformat(),
             "ce_subject": self.subject,
-            "ce_dataschema": schema_uri(self.type),
+            "ce_dataschema": schema_uri(self.type, schema_base_url),
             "content-type": CONTENT_TYPE,
         }
         if self.traceparent:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from catalog_kit.bulk import recordset
 from catalog_kit.envelope import EventEnvelope
-from catalog_schemas import topic_for
+from catalog_schemas import CANONICAL_BASE_URL, topic_for
 
 # The relay LISTENs on this channel; the payload is empty because the row itself is the message.
 NOTIFY_CHANNEL = "catalog_outbox"
@@ -54,8 +54,10 @@ outbox = Table(
 class OutboxWriter:
     """Adds events to the caller's transaction and wakes the relay when that transaction commits."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, schema_base_url: str = CANONICAL_BASE_URL) -> None:
+        """`schema_base_url`: PUBLIC_BASE_URL, so that `ce_dataschema` is where the product API serves the schema."""
         self.source = source
+        self.schema_base_url = schema_base_url
 
     def add(
         self,
@@ -92,7 +94,7 @@ class OutboxWriter:
                     "event_type": event.event_type,
                     "topic": topic_for(event.event_type).name,
                     "payload": dict(event.data),
-                    "headers": envelope.headers(),
+                    "headers": envelope.headers(self.schema_base_url),
                 }
                 for event, envelope in zip(events, envelopes, strict=True)
             ],

@@ -45,5 +45,10 @@ class CatalogSettings(BaseSettings):
         default="http://127.0.0.1:8000/media",
         description="Public URL prefix under which media objects (images, derivatives) are served, by key.",
     )
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Public URL of the product API: event schemas are served, and named in ce_dataschema, under "
+        "<public_base_url>/schemas/. Every producer must share the API's value.",
+    )
     log_level: str = "INFO"
     db_pool_size: int = 20  # the API serves sync endpoints from a 40-thread pool

@@ -52,6 +52,17 @@ MEDIA = Topic(
 # Stream processors that dead-letter what keeps failing; each gets `catalog.dlq.<name>.v1`.
 PROCESSORS = ("indexer", "enricher", "importer", "media")
 
+# What a dead letter adds to the failed record's own headers (catalog_stream.processor writes them).
+DEAD_LETTER_HEADERS = {
+    "dlq_processor": "the processor that gave up on the record",
+    "dlq_error": "the last error, `ExceptionType: message` (at most 2000 characters)",
+    "dlq_attempts": "how many times the record was tried (decimal)",
+    "dlq_topic": "the topic the record was read from, where `catalog-dlq replay` sends it back",
+    "dlq_partition": "its partition there (decimal)",
+    "dlq_offset": "its offset there (decimal)",
+    "dlq_time": "when it was dead-lettered (Unix time in seconds, decimal)",
+}
+
 
 def dead_letter_topic(processor: str) -> Topic:
     """The dead-letter topic of a processor: failed records as they were, plus `dlq_*` headers saying why."""
@@ -61,7 +72,7 @@ def dead_letter_topic(processor: str) -> Topic:
         partitions=1,
         event_types=(),
         description=f"Records the {processor} could not process after its retries, with the original headers and "
-        "dlq_processor, dlq_error, dlq_attempts, dlq_topic, dlq_partition, dlq_offset, dlq_time.",
+        f"{', '.join(DEAD_LETTER_HEADERS)}.",
     )
 
 

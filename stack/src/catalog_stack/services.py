@@ -67,6 +67,8 @@ def service_env(config: StackConfig, endpoints: Endpoints, extra_env: dict[str, 
     env = {**defaults, **os.environ, **endpoints.env(), **extra_env}
     # Media URLs point at the stack's own API (which serves the local store under /media/) unless told otherwise.
     env.setdefault("MEDIA_BASE_URL", f"http://127.0.0.1:{env.get('API_PORT', '8000')}/media")
+    # Likewise the schema URLs that producers stamp into ce_dataschema.
+    env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{env.get('API_PORT', '8000')}")
     return env
 
 

@@ -19,7 +19,8 @@ def build(settings: EnricherSettings) -> Processor:
         provider = FaultyProvider(provider, settings.provider_delay_s, settings.provider_failure_rate)
     enricher = Enricher(
         store=EnrichmentStore(
-            make_session_factory(make_engine(settings.database_url, pool_size=2)), OutboxWriter("/catalog/enricher")
+            make_session_factory(make_engine(settings.database_url, pool_size=2)),
+            OutboxWriter("/catalog/enricher", settings.public_base_url),
         ),
         provider=ResilientProvider(
             provider,

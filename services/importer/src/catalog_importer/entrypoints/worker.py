@@ -39,7 +39,7 @@ def build_dispatcher(settings: ImporterSettings) -> Dispatcher:
     runner = JobRunner(
         sessions,
         object_store(settings),
-        OutboxWriter(SOURCE),
+        OutboxWriter(SOURCE, settings.public_base_url),
         claims,
         chunk_rows=settings.import_chunk_rows,
         max_row_attempts=settings.import_max_row_attempts,

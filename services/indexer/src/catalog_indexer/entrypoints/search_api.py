@@ -5,10 +5,12 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import uvicorn
-from fastapi import FastAPI, Query
+from fastapi import Depends, FastAPI, Query
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import Engine, text
 
+from catalog_http.nul_characters import refuse_nul_characters
+from catalog_http.openapi import complete_openapi, error_responses
 from catalog_http.problems import install_problem_handlers, problem_response
 from catalog_indexer.adapters.search import search
 from catalog_indexer.domain.search_query import SearchQuery, Sort
@@ -23,10 +25,12 @@ def create_app(settings: IndexerSettings, engine: Engine | None = None) -> FastA
         title="Catalog search API",
         version="1.0.0",
         description="Full-text, typo-tolerant product search over the indexer's read model.",
+        dependencies=[Depends(refuse_nul_characters)],
     )
     install_problem_handlers(app)
+    complete_openapi(app)
 
-    @app.get("/search", tags=["search"])
+    @app.get("/search", tags=["search"], responses=error_responses(422))
     def search_products(
         q: Annotated[str | None, Query(max_length=200, description="Words, a phrase in quotes, or a SKU")] = None,
         brand: Annotated[str | None, Query(max_length=100)] = None,
@@ -78,7 +82,7 @@ def create_app(settings: IndexerSettings, engine: Engine | None = None) -> FastA
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"])
+    @app.get("/readyz", tags=["operations"], responses=error_responses(503))
     def readyz() -> Any:
         try:
             with engine.connect() as conn:

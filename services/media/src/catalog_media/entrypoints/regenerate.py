@@ -21,7 +21,9 @@ def main(argv: list[str] | None = None) -> None:
     settings = MediaSettings()
     engine = make_engine(settings.database_url, pool_size=1)
     try:
-        store = MediaStore(make_session_factory(engine), OutboxWriter(SOURCE), settings.media_base_url)
+        store = MediaStore(
+            make_session_factory(engine), OutboxWriter(SOURCE, settings.public_base_url), settings.media_base_url
+        )
         targets: list[str | None] = [None] if args.all else list(args.product)
         store.request_regeneration(targets)
     finally:

@@ -25,7 +25,7 @@ def build(settings: MediaSettings) -> Processor:
     apply_pixel_limit(settings.media_max_pixels)
     objects = object_store(settings)
     sessions = make_session_factory(make_engine(settings.database_url, pool_size=settings.media_threads + 2))
-    store = MediaStore(sessions, OutboxWriter(SOURCE), settings.media_base_url)
+    store = MediaStore(sessions, OutboxWriter(SOURCE, settings.public_base_url), settings.media_base_url)
     fetcher = ImageFetcher(
         objects,
         settings.media_base_url,

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from catalog_api.adapters.idempotency import IdempotencyStore, StoredResponse
 from catalog_api.entrypoints import problems
 from catalog_api.entrypoints.auth import bearer_writer
+from catalog_api.entrypoints.contracts import contracts_router
 from catalog_api.entrypoints.cursors import decode_cursor, encode_cursor
 from catalog_api.entrypoints.imports import UPLOAD_PATHS, imports_router
 from catalog_api.entrypoints.media import IMAGE_UPLOAD_PATHS, media_router
@@ -24,6 +25,8 @@ from catalog_core.domain.model import Product
 from catalog_core.domain.products import ProductDraft
 from catalog_core.service_layer.catalog import ProductCatalog
 from catalog_http.body_limit import BodySizeLimit
+from catalog_http.nul_characters import refuse_nul_characters
+from catalog_http.openapi import REQUIRED_HEADERS, complete_openapi, error_responses
 from catalog_kit.db import make_engine, make_session_factory, session_per_request
 from catalog_kit.envelope import valid_traceparent
 from catalog_kit.jsonlog import configure_logging
@@ -32,12 +35,16 @@ from catalog_kit.outbox import OutboxWriter
 
 log = logging.getLogger("catalog_api")
 SOURCE = "/catalog/product-api"
+_IDEMPOTENCY_KEY = (
+    "Any unique string (e.g. a UUID) per intended create: a repeat with the same key and body returns the first "
+    "response (with `Idempotent-Replay: true`) for IDEMPOTENCY_TTL_HOURS; the same key with another body is a 422."
+)
 
 
 def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = None) -> FastAPI:
     """The API wired to the catalog database; `sessions` may be given by tests."""
     sessions = sessions or make_session_factory(make_engine(settings.database_url, settings.db_pool_size))
-    outbox = OutboxWriter(SOURCE)
+    outbox = OutboxWriter(SOURCE, settings.public_base_url)
     write_keys = settings.write_keys()
     idempotency_ttl = timedelta(hours=settings.idempotency_ttl_hours)
 
@@ -45,9 +52,11 @@ def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = N
         title="Catalog product API",
         version="1.0.0",
         description="Products with their variants. Writes need `Authorization: Bearer <key>`.",
+        dependencies=[Depends(refuse_nul_characters)],
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, streamed=(*UPLOAD_PATHS, *IMAGE_UPLOAD_PATHS))
     problems.install(app)
+    complete_openapi(app)
 
     db = session_per_request(sessions)
 
@@ -63,13 +72,13 @@ def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = N
         "/products",
         status_code=201,
         tags=["products"],
-        responses={409: {"description": "SKU in use"}, 422: {"description": "Invalid field(s)"}},
+        responses=error_responses(401, 413, 422, {409: "SKU in use"}),
     )
     def create_product(
         draft: ProductDraft,
         catalog: Catalog,
         principal: Writer,
-        idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+        idempotency_key: Annotated[str | None, Header(max_length=200, description=_IDEMPOTENCY_KEY)] = None,
     ) -> JSONResponse:
         """Create a product; with `Idempotency-Key`, a repeated request returns the first response."""
         with catalog.session.begin():
@@ -88,7 +97,11 @@ def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = N
         log.info("product created", extra={"product_id": str(product.id), "version": product.version})
         return JSONResponse(snapshot, 201, headers)
 
-    @app.get("/products/{product_id}", tags=["products"])
+    @app.get(
+        "/products/{product_id}",
+        tags=["products"],
+        responses={304: {"description": "If-None-Match names the current version"}, **error_responses(404, 422)},
+    )
     def get_product(
         product_id: uuid.UUID, catalog: Catalog, if_none_match: Annotated[str | None, Header()] = None
     ) -> Response:
@@ -97,7 +110,7 @@ def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = N
             return Response(status_code=304, headers=_etag(product))
         return JSONResponse(product.snapshot(), headers=_etag(product))
 
-    @app.get("/products", tags=["products"])
+    @app.get("/products", tags=["products"], responses=error_responses(400, 422))
     def list_products(
         catalog: Catalog,
         brand: str | None = None,
@@ -124,14 +137,15 @@ def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = N
     @app.patch(
         "/products/{product_id}",
         tags=["products"],
-        responses={412: {"description": "Stale If-Match"}, 428: {"description": "If-Match missing"}},
+        responses=error_responses(401, 404, 412, 413, 422, 428, {409: "SKU in use"}),
+        openapi_extra={REQUIRED_HEADERS: ["If-Match"]},
     )
     def patch_product(
         product_id: uuid.UUID,
         catalog: Catalog,
         _: Writer,
         patch: Annotated[dict[str, Any], Body(description="JSON Merge Patch (RFC 7396) of the core fields")],
-        if_match: Annotated[str | None, Header()] = None,
+        if_match: Annotated[str | None, Header(description="The ETag the change is based on")] = None,
     ) -> JSONResponse:
         """Change core fields; `If-Match` must carry the ETag the change was based on."""
         if if_match is None:
@@ -146,9 +160,14 @@ def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = N
         log.info("product updated", extra={"product_id": str(product.id), "version": product.version})
         return JSONResponse(product.snapshot(), headers=_etag(product))
 
-    @app.delete("/products/{product_id}", status_code=204, tags=["products"])
+    @app.delete(
+        "/products/{product_id}", status_code=204, tags=["products"], responses=error_responses(401, 404, 412, 413, 422)
+    )
     def delete_product(
-        product_id: uuid.UUID, catalog: Catalog, _: Writer, if_match: Annotated[str | None, Header()] = None
+        product_id: uuid.UUID,
+        catalog: Catalog,
+        _: Writer,
+        if_match: Annotated[str | None, Header(description="Optional; if sent, the current ETag")] = None,
     ) -> Response:
         with catalog.session.begin():
             catalog.delete(product_id, _etags(if_match) if if_match is not None else None)
@@ -160,7 +179,7 @@ def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = N
         """The process is up."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"])
+    @app.get("/readyz", tags=["operations"], responses=error_responses(503))
     def readyz(session: Annotated[Session, Depends(db)]) -> dict[str, str]:
         """The process can serve: its database answers."""
         try:
@@ -172,6 +191,7 @@ def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = N
     store = object_store(settings)
     app.include_router(imports_router(settings, sessions, outbox, writer, store))
     app.include_router(media_router(settings, sessions, outbox, writer, store))
+    app.include_router(contracts_router(settings))
     return app
 
 

@@ -30,6 +30,7 @@ from catalog_core.domain.imports import (
     declared_format,
 )
 from catalog_core.domain.model import new_id
+from catalog_http.openapi import error_responses
 from catalog_kit.db import session_per_request
 from catalog_kit.object_store import ObjectStore
 from catalog_kit.outbox import OutboxWriter
@@ -86,11 +87,14 @@ def imports_router(
         "",
         status_code=202,
         openapi_extra=_upload_body(required=True),
-        responses={
-            413: {"description": "Feed larger than MAX_IMPORT_BYTES"},
-            415: {"description": "Not multipart/form-data"},
-            422: {"description": "No file, or no/unknown format"},
-        },
+        responses=error_responses(
+            401,
+            {
+                413: "Feed larger than MAX_IMPORT_BYTES",
+                415: "Not multipart/form-data",
+                422: "No file, or no/unknown format",
+            },
+        ),
     )
     async def submit_import(request: Request, principal: Writer) -> JSONResponse:
         """Upload a feed (multipart: `file`, and `format` = csv | jsonl unless the file part's Content-Type says it).
@@ -114,7 +118,7 @@ def imports_router(
         )
         return _accepted(job)
 
-    @router.get("", responses={400: {"description": "Invalid cursor"}})
+    @router.get("", responses=error_responses(422, {400: "Invalid cursor"}))
     def list_imports(
         session: Db,
         state: JobState | None = None,
@@ -131,12 +135,12 @@ def imports_router(
             "next_cursor": encode_cursor(str(items[-1].id)) if len(page) > limit else None,
         }
 
-    @router.get("/{job_id}", responses={404: {"description": "Unknown job"}})
+    @router.get("/{job_id}", responses=error_responses(422, {404: "Unknown job"}))
     def get_import(job_id: uuid.UUID, session: Db) -> dict[str, Any]:
         """State, row counts, progress, rate, times and failed rows by error category."""
         return _get(ImportRequests(session, outbox), job_id).view(datetime.now(UTC))
 
-    @router.get("/{job_id}/rows", responses={404: {"description": "Unknown job"}})
+    @router.get("/{job_id}/rows", responses=error_responses(422, {400: "Invalid cursor", 404: "Unknown job"}))
     def list_import_rows(
         job_id: uuid.UUID,
         session: Db,
@@ -160,7 +164,9 @@ def imports_router(
         "/{job_id}/retry-failed",
         status_code=202,
         openapi_extra=_upload_body(required=False),
-        responses={404: {"description": "Unknown job"}, 409: {"description": "No failed rows to retry"}},
+        responses=error_responses(
+            401, 413, 415, 422, {404: "Unknown job", 409: "No failed rows to retry, or the job is not finished"}
+        ),
     )
     async def retry_failed_rows(job_id: uuid.UUID, request: Request, _: Writer) -> JSONResponse:
         """Process the failed rows (and the rows skipped with them) again, each at most IMPORT_MAX_ROW_ATTEMPTS
@@ -193,7 +199,7 @@ def imports_router(
     @router.post(
         "/{job_id}/cancel",
         status_code=202,
-        responses={404: {"description": "Unknown job"}, 409: {"description": "Already finished"}},
+        responses=error_responses(401, 422, {404: "Unknown job", 409: "Already finished"}),
     )
     def cancel_import(job_id: uuid.UUID, _: Writer) -> JSONResponse:
         """Cancel a job: a pending one at once, a running one at its next chunk boundary (rows already committed

@@ -18,6 +18,7 @@ from catalog_api.entrypoints.problems import Problem
 from catalog_api.entrypoints.uploads import FILE_FIELD, receive_upload
 from catalog_api.settings import ApiSettings
 from catalog_core.service_layer.catalog import ProductCatalog
+from catalog_http.openapi import error_responses
 from catalog_kit.db import session_per_request
 from catalog_kit.envelope import valid_traceparent
 from catalog_kit.object_store import (
@@ -40,6 +41,10 @@ PUBLIC_PREFIXES = (f"{ORIGINALS}/", "media/")
 # Keys are content-addressed: the bytes behind a URL never change, so caches may keep them for good.
 IMMUTABLE = "public, max-age=31536000, immutable"
 _MEDIA_TYPES = {suffix: media_type for media_type, suffix in IMAGE_TYPES.items()}
+_MEDIA_CONTENT = {
+    media_type: {"schema": {"type": "string", "format": "binary"}}
+    for media_type in (*IMAGE_TYPES, "application/octet-stream")
+}
 _FORM = {
     "type": "object",
     "required": ["file"],
@@ -75,12 +80,15 @@ def media_router(
         status_code=201,
         tags=["products"],
         openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _FORM}}}},
-        responses={
-            404: {"description": "Unknown product"},
-            413: {"description": "Image larger than MAX_IMAGE_BYTES"},
-            415: {"description": "Not multipart/form-data, or not a JPEG, PNG or WebP"},
-            422: {"description": "No file, or the product would have too many images"},
-        },
+        responses=error_responses(
+            401,
+            {
+                404: "Unknown product",
+                413: "Image larger than MAX_IMAGE_BYTES",
+                415: "Not multipart/form-data, or not a JPEG, PNG or WebP",
+                422: "No file, or the product would have too many images",
+            },
+        ),
     )
     async def upload_image(product_id: uuid.UUID, request: Request, principal: Writer) -> JSONResponse:
         """Add an image to a product (multipart `file`: JPEG, PNG or WebP).
@@ -122,7 +130,9 @@ def media_router(
             {"Location": url, "ETag": f'"{snapshot["version"]}"'},
         )
 
-    @router.get("/products/{product_id}/images", tags=["products"], responses={404: {"description": "Unknown product"}})
+    @router.get(
+        "/products/{product_id}/images", tags=["products"], responses=error_responses(422, {404: "Unknown product"})
+    )
     def product_images(product_id: uuid.UUID, session: Annotated[Session, Depends(db)]) -> dict[str, Any]:
         """The product's images with their processing state: `pending`, `processed` (dimensions, dominant colour,
         derivative URLs) or `failed` (with the reason)."""
@@ -134,7 +144,16 @@ def media_router(
             "images": [_image_view(url, rows.get(url), settings.media_base_url) for url in product.draft.images],
         }
 
-    @router.get("/media/{key:path}", tags=["media"], responses={404: {"description": "No such media object"}})
+    @router.get(
+        "/media/{key:path}",
+        tags=["media"],
+        response_class=Response,  # not JSON: the stored bytes, with the media types declared below
+        responses={
+            200: {"description": "The object's bytes", "content": _MEDIA_CONTENT},
+            304: {"description": "If-None-Match names this object"},
+            **error_responses(422, {404: "No such media object"}),
+        },
+    )
     def media_object(key: str, if_none_match: Annotated[str | None, Header()] = None) -> Response:
         """A stored image or derivative, by key; keys are content-addressed, so responses are cacheable forever."""
         try:
