@@ -16,7 +16,7 @@ from catalog_enricher.adapters.provider import (
     ProviderUnavailable,
     ResilientProvider,
 )
-from catalog_enricher.domain.rules import ProductFacts
+from catalog_enricher.domain.facts import ProductFacts
 
 PRODUCT = ProductFacts(
     id="0190f0b4-5a7e-7c3d-9f1e-2b6a8c4d0e11",

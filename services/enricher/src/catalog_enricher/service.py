@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from catalog_enricher.adapters.catalog_store import EnrichmentStore, SaveOutcome
 from catalog_enricher.adapters.provider import EnrichmentProvider, ProviderUnavailable
-from catalog_enricher.domain.rules import ProductFacts, enrich
+from catalog_enricher.domain.facts import ProductFacts
+from catalog_enricher.domain.rules import enrich
 from catalog_enricher.domain.taxonomy import Taxonomy
 from catalog_kit.envelope import EventEnvelope
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Protocol
 
-from catalog_enricher.domain.rules import ProductFacts, fold, words
+from catalog_enricher.domain.facts import ProductFacts, fold, words
 
 
 @dataclass(frozen=True)
