@@ -3,9 +3,11 @@ until the end of the feed, a cancel request, a stop, or an error."""
 
 import logging
 import threading
-import time
+import uuid
+from collections.abc import Callable
 from datetime import timedelta
 
+import stamina
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,6 +24,26 @@ from catalog_kit.outbox import OutboxWriter
 log = logging.getLogger("catalog_importer.runner")
 
 CHUNK_TRIES = 3  # a chunk that hits a transient database error is tried again before the job is handed back
+CHUNK_BACKOFF_S = 0.4  # before the second try; doubled before each further one
+
+
+def transient(error: Exception) -> bool:
+    """Whether a failed chunk may succeed when written again: the connection broke, or the server is going away."""
+    return isinstance(error, DBAPIError) and (isinstance(error, OperationalError) or error.connection_invalidated)
+
+
+def write_chunk(write: Callable[[], ChunkResult], job_id: uuid.UUID) -> ChunkResult:
+    """`write()`, tried again after a transient database error, up to CHUNK_TRIES times in all."""
+    # The chunk is one transaction, so a failed try left nothing behind and the next one starts clean. No overall
+    # time limit: a large chunk may take a while, and the tries are few.
+    for attempt in stamina.retry_context(
+        on=transient, attempts=CHUNK_TRIES, timeout=None, wait_initial=CHUNK_BACKOFF_S, wait_jitter=0.0
+    ):
+        with attempt:
+            if attempt.num > 1:
+                log.warning("chunk failed; trying again", extra={"job_id": str(job_id), "attempt": attempt.num})
+            return write()
+    raise AssertionError("unreachable: the last try returns or raises")
 
 
 class JobRunner:
@@ -99,19 +121,7 @@ class JobRunner:
                 log.exception("could not hand the job back; the watchdog will", extra=context)
 
     def _write(self, writer: ChunkWriter, chunk: list[ProductRows], tally: Tally, run_rows: int) -> ChunkResult:
-        for attempt in range(1, CHUNK_TRIES + 1):
-            try:
-                return writer.write(chunk, tally, run_rows)
-            except DBAPIError as exc:
-                transient = isinstance(exc, OperationalError) or exc.connection_invalidated
-                if not transient or attempt == CHUNK_TRIES:
-                    raise
-                log.warning(
-                    "chunk failed; trying again",
-                    extra={"job_id": str(writer.claim.job.id), "attempt": attempt, "error": repr(exc.orig)},
-                )
-                time.sleep(0.2 * 2**attempt)
-        raise AssertionError("unreachable")
+        return write_chunk(lambda: writer.write(chunk, tally, run_rows), writer.claim.job.id)
 
     def _fail(self, claim: Claim, reason: str, context: dict[str, object]) -> None:
         try:
