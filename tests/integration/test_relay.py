@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session
 
 from catalog_kit.db import libpq_conninfo
 from catalog_kit.outbox import OutboxWriter
-from catalog_relay.service_layer.outbox_relay import LEADER_LOCK, OutboxRelay
+from catalog_relay.adapters.outbox_table import LEADER_LOCK
+from catalog_relay.entrypoints.bootstrap import build
+from catalog_relay.service_layer.outbox_relay import OutboxRelay
 from catalog_relay.settings import RelaySettings
 from catalog_schemas.topics import PRODUCT
 from catalog_stack.infra import Endpoints
@@ -80,7 +82,7 @@ def relay_thread(database_url: str, bootstrap: str, **overrides: object) -> Iter
             **overrides,
         }
     )
-    relay = OutboxRelay(settings)
+    relay = build(settings)
     stop = threading.Event()
     thread = threading.Thread(target=relay.run, args=(stop,), daemon=True)
     thread.start()
