@@ -4,6 +4,7 @@ from datetime import timedelta
 from typing import Any
 
 from catalog_importer.adapters.jobs import ClaimRules, JobClaims
+from catalog_importer.adapters.ledger import Ledger
 from catalog_importer.service_layer.dispatcher import Dispatcher
 from catalog_importer.service_layer.import_requests import ImportRequests
 from catalog_importer.service_layer.runner import JobRunner
@@ -33,6 +34,7 @@ def dispatcher(settings: ImporterSettings) -> Dispatcher:
         object_store(settings),
         OutboxWriter(SOURCE),
         claims,
+        ledger=Ledger,
         chunk_rows=settings.import_chunk_rows,
         max_row_attempts=settings.import_max_row_attempts,
         retry_backoff=timedelta(seconds=settings.import_retry_backoff_s),

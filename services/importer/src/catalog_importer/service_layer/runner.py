@@ -12,12 +12,12 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog_core.domain.imports import JobMode
-from catalog_importer.adapters.jobs import Claim, JobClaims, LostClaim
-from catalog_importer.adapters.ledger import Ledger
+from catalog_importer.adapters.jobs import Claim, LostClaim
 from catalog_importer.domain.feed import FeedError, Position, read_feed
 from catalog_importer.domain.products import ProductRows, chunks
 from catalog_importer.domain.tally import Tally
 from catalog_importer.service_layer.chunks import ChunkResult, ChunkWriter
+from catalog_importer.service_layer.job_records import JobProgress, LedgerOn
 from catalog_kit.object_store import ObjectNotFound, ObjectStore
 from catalog_kit.outbox import OutboxWriter
 
@@ -52,8 +52,9 @@ class JobRunner:
         sessions: sessionmaker[Session],
         store: ObjectStore,
         outbox: OutboxWriter,
-        claims: JobClaims,
+        claims: JobProgress,
         *,
+        ledger: LedgerOn,
         chunk_rows: int,
         max_row_attempts: int,
         retry_backoff: timedelta,
@@ -62,6 +63,7 @@ class JobRunner:
         self.store = store
         self.outbox = outbox
         self.claims = claims
+        self.ledger = ledger
         self.chunk_rows = chunk_rows
         self.max_row_attempts = max_row_attempts
         self.retry_backoff = retry_backoff
@@ -75,8 +77,8 @@ class JobRunner:
             retry = None
             if job.mode is JobMode.RETRY:
                 with self.sessions() as session:
-                    retry = Ledger(session).retryable(job.id, self.max_row_attempts)
-            writer = ChunkWriter(self.sessions, self.outbox, self.claims, claim, retry)
+                    retry = self.ledger(session).retryable(job.id, self.max_row_attempts)
+            writer = ChunkWriter(self.sessions, self.outbox, self.claims, self.ledger, claim, retry)
             tally, run_rows = Tally.of(job), job.run_rows
             rows = read_feed(
                 job.format,
