@@ -6,7 +6,7 @@ The request goes through the outbox like every other event, so it is published o
 import argparse
 
 from catalog_kit.db import make_engine
-from catalog_media.adapters.media_store import parse_product_id
+from catalog_media.domain.regeneration import parse_product_id
 from catalog_media.entrypoints.bootstrap import media_store
 from catalog_media.settings import MediaSettings
 

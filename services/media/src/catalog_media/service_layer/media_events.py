@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from jsonschema import ValidationError
 
 from catalog_kit.envelope import EventEnvelope
-from catalog_media.adapters.media_store import REGENERATION_REQUESTED, parse_product_id
+from catalog_media.domain.regeneration import REGENERATION_REQUESTED, parse_product_id
 from catalog_media.service_layer.media_processing import MediaService
 from catalog_schemas import validate_event
 from catalog_stream.processor import PermanentFailure
