@@ -72,16 +72,18 @@ def worker_path(root: str, keys: list[str], sizes: tuple[int, ...], threads: int
     """The media worker's per-image work, including reading the original and storing the derivatives."""
     from catalog_kit.object_store import LocalDirectoryStore
     from catalog_media.adapters.fetcher import ImageFetcher
-    from catalog_media.adapters.pipeline import Limits, apply_pixel_limit
+    from catalog_media.adapters.pipeline import Limits, PillowRenderer, apply_pixel_limit
     from catalog_media.domain.geometry import Renditions
-    from catalog_media.service import ImageWorker
+    from catalog_media.service_layer.media_processing import ImageWorker
 
     baseline = vm_kib("VmRSS")
     apply_pixel_limit(50_000_000)
     originals = LocalDirectoryStore(Path(root) / "store")
     fetcher = ImageFetcher(originals, BASE_URL, max_bytes=20 * 1024 * 1024, timeout_s=5, deadline_s=20)
     output = LocalDirectoryStore(Path(root) / f"worker-{threads}")
-    worker = ImageWorker(fetcher, output, Renditions(sizes), Limits(50_000_000, 20_000), lambda _sha, _r: None)
+    worker = ImageWorker(
+        fetcher, output, Renditions(sizes), PillowRenderer(Limits(50_000_000, 20_000)), lambda _sha, _r: None
+    )
     latencies: list[float] = []
 
     def one(key: str) -> None:

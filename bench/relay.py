@@ -10,7 +10,7 @@ What is measured, in one run against the `make run` PostgreSQL server and broker
    event of a product is `product.created`, later ones `product.updated`, each with a full product snapshot
    (~600 bytes of JSON) and the CloudEvents headers `EventEnvelope.headers()` gives, with a fresh `ce_id`,
    `ce_subject` and `ce_time` per row. Then `VACUUM ANALYZE outbox`.
-2. Relay: `OutboxRelay(RelaySettings(database_url=<scratch>, relay_batch_size=--batch-size)).run(stop)` in a
+2. Relay: `build(RelaySettings(database_url=<scratch>, relay_batch_size=--batch-size)).run(stop)` in a
    thread of this process, timed from the thread's start until `SELECT count(*) FROM outbox WHERE published_at
    IS NULL` (polled every 0.2 s) is 0. The time to the last `published_at` mark (no polling granularity) is
    printed too.
@@ -52,7 +52,7 @@ from catalog_kit.db import libpq_conninfo
 from catalog_kit.envelope import EventEnvelope
 from catalog_kit.kafka import client_config, ensure_topics, producer_config
 from catalog_kit.settings import CatalogSettings
-from catalog_relay.service_layer.outbox_relay import OutboxRelay
+from catalog_relay.entrypoints.bootstrap import build
 from catalog_relay.settings import RelaySettings
 from catalog_schemas.topics import Topic
 
@@ -179,7 +179,7 @@ def fill_outbox(conninfo: str, run: str, topic: str, rows: int, products: int) -
 
 def run_relay(conninfo: str, settings: RelaySettings, rows: int, timeout: float) -> tuple[Phase, Phase, int]:
     """Drain the outbox with the real relay; returns the polled phase, the to-last-mark phase, rows marked."""
-    relay = OutboxRelay(settings)
+    relay = build(settings)
     stop = threading.Event()
     failures: list[BaseException] = []
 

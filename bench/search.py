@@ -66,7 +66,8 @@ import psycopg
 from process_stats import machine_cpu, proc_cpu_s, proc_memory_kib
 from sqlalchemy.engine import make_url
 
-from catalog_enricher.domain.rules import ProductFacts, enrich
+from catalog_enricher.domain.facts import ProductFacts
+from catalog_enricher.domain.rules import enrich
 from catalog_enricher.domain.taxonomy import Taxonomy
 from catalog_indexer.adapters.read_model import SearchDocuments
 from catalog_indexer.adapters.search import search

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from catalog_api.entrypoints.http import create_app
 from catalog_api.settings import ApiSettings
 from catalog_importer.adapters.jobs import Claim, ClaimRules, JobClaims
+from catalog_importer.adapters.ledger import Ledger
 from catalog_importer.service_layer.runner import JobRunner
 from catalog_kit.db import make_engine, make_session_factory
 from catalog_kit.object_store import LocalDirectoryStore
@@ -52,6 +53,7 @@ class ImportSetup:
             self.store,
             OutboxWriter("/test/importer"),
             claims,
+            ledger=Ledger,
             chunk_rows=self.chunk_rows,
             max_row_attempts=max_row_attempts,
             retry_backoff=timedelta(0),

@@ -16,10 +16,10 @@ from catalog_kit.object_store import LocalDirectoryStore
 from catalog_kit.outbox import OutboxWriter, outbox
 from catalog_media.adapters.fetcher import ImageFetcher
 from catalog_media.adapters.media_store import MediaStore
-from catalog_media.adapters.pipeline import Limits
+from catalog_media.adapters.pipeline import Limits, PillowRenderer
 from catalog_media.domain.geometry import Renditions
 from catalog_media.entrypoints import regenerate
-from catalog_media.service import ImageWorker, MediaService
+from catalog_media.service_layer.media_processing import ImageWorker, MediaService
 from catalog_schemas import topic_for, validate_event
 
 
@@ -55,7 +55,9 @@ def test_a_request_for_every_product_becomes_one_per_product(
         store = MediaStore(sessions, OutboxWriter("/catalog/media"), "http://m.test/media")
         objects = LocalDirectoryStore(tmp_path)
         fetcher = ImageFetcher(objects, "http://m.test/media", max_bytes=1000, timeout_s=1, deadline_s=1)
-        worker = ImageWorker(fetcher, objects, Renditions((100,)), Limits(1000, 1000), store.processed_content)
+        worker = ImageWorker(
+            fetcher, objects, Renditions((100,)), PillowRenderer(Limits(1000, 1000)), store.processed_content
+        )
         media = MediaService(worker, store, ThreadPoolExecutor(1))
         assert asyncio.run(media.fan_out_regeneration(page_size=2)) == 5
         per_product = requests(sessions)[1:]

@@ -21,10 +21,10 @@ from catalog_kit.object_store import LocalDirectoryStore
 from catalog_kit.outbox import OutboxWriter, outbox
 from catalog_media.adapters.fetcher import ImageFetcher
 from catalog_media.adapters.media_store import MediaStore, SaveOutcome
-from catalog_media.adapters.pipeline import Limits
+from catalog_media.adapters.pipeline import Limits, PillowRenderer
 from catalog_media.domain.geometry import Renditions
 from catalog_media.domain.images import Derivative, ImageOutcome, MediaResult
-from catalog_media.service import ImageWorker, MediaService
+from catalog_media.service_layer.media_processing import ImageWorker, MediaService
 from catalog_schemas import validate_event
 from tests.conftest import WRITE_KEY
 from tests.images import ImageServer, Served, image_server, jpeg, truncated_jpeg
@@ -162,7 +162,7 @@ def service(
 ) -> tuple[MediaService, Counting]:
     fetcher = ImageFetcher(objects, BASE, max_bytes=5_000_000, timeout_s=2, deadline_s=5)
     known = Counting(media_store)
-    worker = ImageWorker(fetcher, objects, renditions, Limits(10_000_000, 10_000), known)
+    worker = ImageWorker(fetcher, objects, renditions, PillowRenderer(Limits(10_000_000, 10_000)), known)
     return MediaService(worker, media_store, ThreadPoolExecutor(2)), known
 
 

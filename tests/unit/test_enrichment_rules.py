@@ -7,17 +7,16 @@ from typing import Any
 
 import pytest
 
+from catalog_enricher.domain.facts import ProductFacts, fold
 from catalog_enricher.domain.rules import (
     MAX_KEYWORDS,
     MAX_SLUG_LENGTH,
     RECOMMENDED_FIELDS,
     Completeness,
     EnrichmentResult,
-    ProductFacts,
     completeness,
     enrich,
     extract_keywords,
-    fold,
     price_band,
     slugify,
 )

@@ -1,11 +1,18 @@
-"""Enrichment providers: the local synonym provider, the circuit breaker, and timeouts/retries/backoff around them."""
+"""Enrichment providers: the local synonym provider, the circuit breaker, and timeouts/retries/backoff around them.
+
+The retries run through stamina in its test mode: every configured attempt is made, the pauses are not waited out.
+The pauses the provider asks for are recorded, and so is every retry stamina actually scheduled.
+"""
 
 import asyncio
+from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 import pytest
+import stamina
+from stamina.instrumentation import RetryDetails, set_on_retry_hooks
 
 from catalog_enricher.adapters.provider import (
     BreakerState,
@@ -16,7 +23,7 @@ from catalog_enricher.adapters.provider import (
     ProviderUnavailable,
     ResilientProvider,
 )
-from catalog_enricher.domain.rules import ProductFacts
+from catalog_enricher.domain.facts import ProductFacts
 
 PRODUCT = ProductFacts(
     id="0190f0b4-5a7e-7c3d-9f1e-2b6a8c4d0e11",
@@ -45,14 +52,33 @@ class FakeClock:
         self.now += seconds
 
 
-class RecordingSleep:
-    """Records the backoff pauses instead of waiting them out."""
+class RecordingProvider(ResilientProvider):
+    """Records the backoff pauses it asks for before each retry."""
 
-    def __init__(self) -> None:
+    def __init__(self, inner: EnrichmentProvider, **options: Any) -> None:
+        super().__init__(inner, **options)
         self.pauses: list[float] = []
 
-    async def __call__(self, seconds: float) -> None:
-        self.pauses.append(seconds)
+    def backoff(self, retry: int) -> float:
+        pause = super().backoff(retry)
+        self.pauses.append(pause)
+        return pause
+
+
+@pytest.fixture(autouse=True)
+def retries() -> Iterator[list[RetryDetails]]:
+    """The retries stamina schedules; in test mode it makes every configured attempt without waiting."""
+    scheduled: list[RetryDetails] = []
+
+    def record(details: RetryDetails) -> None:
+        scheduled.append(details)
+
+    set_on_retry_hooks([record])
+    try:
+        with stamina.set_testing(True, attempts=1000, cap=True):
+            yield scheduled
+    finally:
+        set_on_retry_hooks(None)
 
 
 class ScriptedProvider:
@@ -80,7 +106,7 @@ def state(breaker: CircuitBreaker) -> BreakerState:
     return breaker.state
 
 
-def resilient(inner: EnrichmentProvider, clock: FakeClock, sleep: RecordingSleep, **options: Any) -> ResilientProvider:
+def resilient(inner: EnrichmentProvider, clock: FakeClock, **options: Any) -> RecordingProvider:
     settings: dict[str, Any] = {
         "timeout_s": 0.002,
         "max_attempts": 3,
@@ -90,7 +116,7 @@ def resilient(inner: EnrichmentProvider, clock: FakeClock, sleep: RecordingSleep
         "reset_after_s": 30.0,
         "random": lambda: 1.0,  # the jitter's upper bound, so the pauses are the exponential ceilings
     }
-    return ResilientProvider(inner, clock=clock, sleep=sleep, **(settings | options))
+    return RecordingProvider(inner, clock=clock, **(settings | options))
 
 
 # --- LocalProvider -------------------------------------------------------------------------------------------------
@@ -207,33 +233,36 @@ def test_breaker_refuses_a_threshold_below_one() -> None:
 # --- ResilientProvider ---------------------------------------------------------------------------------------------
 
 
-def test_a_healthy_provider_answers_through_the_wrapper() -> None:
-    clock, sleep = FakeClock(), RecordingSleep()
+def causes(retries: list[RetryDetails]) -> list[str]:
+    """What made stamina schedule each retry: the failure of the provider behind the failed attempt."""
+    return [repr(retry.caused_by.__cause__) for retry in retries]
+
+
+def test_a_healthy_provider_answers_through_the_wrapper(retries: list[RetryDetails]) -> None:
     inner = ScriptedProvider(ANSWER)
-    provider = resilient(inner, clock, sleep)
+    provider = resilient(inner, FakeClock())
     assert asyncio.run(provider.lookup(PRODUCT)) == ANSWER
     assert provider.name == "scripted"
-    assert (inner.calls, sleep.pauses) == (1, [])
+    assert (inner.calls, provider.pauses, retries) == (1, [], [])
 
 
-def test_a_slow_provider_times_out_on_every_attempt_with_exponential_backoff() -> None:
-    clock, sleep = FakeClock(), RecordingSleep()
+def test_a_slow_provider_times_out_on_every_attempt_with_exponential_backoff(retries: list[RetryDetails]) -> None:
     inner = ScriptedProvider("hang")
-    provider = resilient(inner, clock, sleep, max_attempts=4)
-    with pytest.raises(ProviderUnavailable, match="timed out") as info:
+    provider = resilient(inner, FakeClock(), max_attempts=4)
+    with pytest.raises(ProviderUnavailable, match=r"timed out after 0\.002s, after 4 attempts") as info:
         asyncio.run(provider.lookup(PRODUCT))
     assert isinstance(info.value.__cause__, TimeoutError)
     assert inner.calls == 4
-    assert sleep.pauses == pytest.approx([0.1, 0.2, 0.4])
+    assert provider.pauses == pytest.approx([0.1, 0.2, 0.4])
+    assert [retry.retry_num for retry in retries] == [1, 2, 3]
+    assert causes(retries) == ["TimeoutError()"] * 3
 
 
-def test_backoff_is_capped_and_fully_jittered() -> None:
-    clock, sleep = FakeClock(), RecordingSleep()
+def test_backoff_is_capped_and_fully_jittered(retries: list[RetryDetails]) -> None:
     jitter = iter([1.0, 0.5, 1.0, 0.25, 0.0])
     provider = resilient(
         ScriptedProvider(RuntimeError("down")),
-        clock,
-        sleep,
+        FakeClock(),
         max_attempts=6,
         backoff_base_s=1.0,
         backoff_cap_s=3.0,
@@ -242,24 +271,25 @@ def test_backoff_is_capped_and_fully_jittered() -> None:
     )
     with pytest.raises(ProviderUnavailable, match="after 6 attempts"):
         asyncio.run(provider.lookup(PRODUCT))
-    # Ceilings 1, 2, 4→3, 8→3, 16→3, each scaled by the jitter draw.
-    assert sleep.pauses == pytest.approx([1.0, 1.0, 3.0, 0.75, 0.0])
+    # Ceilings 1, 2, 4→3, 8→3, 16→3, each scaled by the jitter draw; no draw after the last attempt.
+    assert provider.pauses == pytest.approx([1.0, 1.0, 3.0, 0.75, 0.0])
+    assert len(retries) == 5
 
 
-def test_a_transient_failure_is_retried() -> None:
-    clock, sleep = FakeClock(), RecordingSleep()
+def test_a_transient_failure_is_retried(retries: list[RetryDetails]) -> None:
     inner = ScriptedProvider(ConnectionError("reset"), ANSWER)
-    provider = resilient(inner, clock, sleep)
+    provider = resilient(inner, FakeClock())
     assert asyncio.run(provider.lookup(PRODUCT)) == ANSWER
     assert inner.calls == 2
-    assert sleep.pauses == pytest.approx([0.1])
+    assert provider.pauses == pytest.approx([0.1])
+    assert causes(retries) == ["ConnectionError('reset')"]
     assert state(provider.breaker) is BreakerState.CLOSED
 
 
-def test_a_failing_provider_opens_the_circuit_and_then_fails_fast() -> None:
-    clock, sleep = FakeClock(), RecordingSleep()
+def test_a_failing_provider_opens_the_circuit_and_then_fails_fast(retries: list[RetryDetails]) -> None:
+    clock = FakeClock()
     inner = ScriptedProvider(ConnectionError("refused"))
-    provider = resilient(inner, clock, sleep, max_attempts=3, failure_threshold=5)
+    provider = resilient(inner, clock, max_attempts=3, failure_threshold=5)
 
     with pytest.raises(ProviderUnavailable, match="after 3 attempts"):
         asyncio.run(provider.lookup(PRODUCT))
@@ -268,20 +298,21 @@ def test_a_failing_provider_opens_the_circuit_and_then_fails_fast() -> None:
         asyncio.run(provider.lookup(PRODUCT))  # the 5th failure opens it: no pause before a refused attempt
     assert inner.calls == 5
     assert state(provider.breaker) is BreakerState.OPEN
-    assert sleep.pauses == pytest.approx([0.1, 0.2, 0.1])
+    assert provider.pauses == pytest.approx([0.1, 0.2, 0.1])
+    assert len(retries) == 3
 
     clock.advance(29)
     for _ in range(3):
         with pytest.raises(ProviderUnavailable, match="circuit open"):
             asyncio.run(provider.lookup(PRODUCT))
     assert inner.calls == 5  # not called while open
-    assert len(sleep.pauses) == 3
+    assert len(provider.pauses) == len(retries) == 3
 
 
 def test_a_successful_half_open_trial_closes_the_circuit() -> None:
-    clock, sleep = FakeClock(), RecordingSleep()
+    clock = FakeClock()
     inner = ScriptedProvider(ConnectionError("refused"), ConnectionError("refused"), ANSWER)
-    provider = resilient(inner, clock, sleep, max_attempts=2, failure_threshold=2, reset_after_s=30)
+    provider = resilient(inner, clock, max_attempts=2, failure_threshold=2, reset_after_s=30)
     with pytest.raises(ProviderUnavailable):
         asyncio.run(provider.lookup(PRODUCT))
     assert state(provider.breaker) is BreakerState.OPEN
@@ -293,10 +324,10 @@ def test_a_successful_half_open_trial_closes_the_circuit() -> None:
     assert asyncio.run(provider.lookup(PRODUCT)) == ANSWER
 
 
-def test_a_failed_half_open_trial_reopens_the_circuit_without_retrying() -> None:
-    clock, sleep = FakeClock(), RecordingSleep()
+def test_a_failed_half_open_trial_reopens_the_circuit_without_retrying(retries: list[RetryDetails]) -> None:
+    clock = FakeClock()
     inner = ScriptedProvider(ConnectionError("refused"))
-    provider = resilient(inner, clock, sleep, max_attempts=3, failure_threshold=1, reset_after_s=30)
+    provider = resilient(inner, clock, max_attempts=3, failure_threshold=1, reset_after_s=30)
     with pytest.raises(ProviderUnavailable, match="circuit opened"):
         asyncio.run(provider.lookup(PRODUCT))
 
@@ -304,13 +335,24 @@ def test_a_failed_half_open_trial_reopens_the_circuit_without_retrying() -> None
     with pytest.raises(ProviderUnavailable, match="circuit opened"):
         asyncio.run(provider.lookup(PRODUCT))
     assert inner.calls == 2  # one call to open it, one trial
-    assert sleep.pauses == []
+    assert (provider.pauses, retries) == ([], [])
     assert state(provider.breaker) is BreakerState.OPEN
 
 
+def test_with_retries_switched_off_a_lookup_makes_one_attempt(retries: list[RetryDetails]) -> None:
+    inner = ScriptedProvider(ConnectionError("refused"), ANSWER)
+    provider = resilient(inner, FakeClock(), max_attempts=3)
+    stamina.set_active(False)
+    try:
+        with pytest.raises(ProviderUnavailable, match=r"ConnectionError.*, after 1 attempts"):
+            asyncio.run(provider.lookup(PRODUCT))
+    finally:
+        stamina.set_active(True)
+    assert (inner.calls, retries) == (1, [])
+
+
 def test_the_wrapper_is_itself_a_provider() -> None:
-    clock, sleep = FakeClock(), RecordingSleep()
-    wrapped: EnrichmentProvider = resilient(LocalProvider(), clock, sleep)
+    wrapped: EnrichmentProvider = resilient(LocalProvider(), FakeClock())
     assert asyncio.run(wrapped.lookup(PRODUCT)).keywords == ("t-shirt", "gray", "trainer")
     assert wrapped.name == "local"
 

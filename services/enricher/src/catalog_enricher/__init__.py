@@ -1,1 +1,1 @@
-"""Catalog enricher stream processor (built by its own issue)."""
+"""Catalog enricher stream processor: keywords, slug, category, price band and completeness of every product."""

@@ -1,1 +1,1 @@
-"""Adapters of the enricher: enrichment providers and the resilience around them."""
+"""Adapters of the enricher: the catalog database, enrichment providers and the resilience around them."""

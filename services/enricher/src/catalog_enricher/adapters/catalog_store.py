@@ -7,7 +7,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog_core.adapters.repository import ProductRepository
-from catalog_enricher.domain.rules import EnrichmentResult, ProductFacts
+from catalog_enricher.domain.facts import ProductFacts
+from catalog_enricher.domain.rules import EnrichmentResult
 from catalog_kit.outbox import OutboxWriter
 
 

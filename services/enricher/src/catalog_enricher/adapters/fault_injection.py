@@ -4,7 +4,7 @@ import asyncio
 import random
 
 from catalog_enricher.adapters.provider import EnrichmentProvider, ProviderResult
-from catalog_enricher.domain.rules import ProductFacts
+from catalog_enricher.domain.facts import ProductFacts
 
 
 class ProviderFaultInjected(Exception):

@@ -4,12 +4,14 @@ import asyncio
 import enum
 import random as _random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Protocol
 
-from catalog_enricher.domain.rules import ProductFacts, fold, words
+import stamina
+
+from catalog_enricher.domain.facts import ProductFacts, fold, words
 
 
 @dataclass(frozen=True)
@@ -159,8 +161,21 @@ class CircuitBreaker:
             self._since = self._clock()
 
 
+class _FailedAttempt(Exception):
+    """One attempt of a lookup failed; the retry policy decides whether another follows."""
+
+    def __init__(self, number: int, reason: str) -> None:
+        super().__init__(number, reason)
+        self.number = number
+        self.reason = reason
+
+
 class ResilientProvider:
-    """A provider behind a per-call timeout, retries with exponential backoff and full jitter, and a circuit breaker."""
+    """A provider behind a per-call timeout, retries with exponential backoff and full jitter, and a circuit breaker.
+
+    The attempts and the pauses between them are stamina's (so its test mode and retry instrumentation apply); the
+    breaker and the backoff schedule are the provider's own.
+    """
 
     def __init__(
         self,
@@ -173,7 +188,6 @@ class ResilientProvider:
         failure_threshold: int = 5,
         reset_after_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         random: Callable[[], float] = _random.random,
     ) -> None:
         if max_attempts < 1:
@@ -185,7 +199,6 @@ class ResilientProvider:
         self._max_attempts = max_attempts
         self._backoff_base_s = backoff_base_s
         self._backoff_cap_s = backoff_cap_s
-        self._sleep = sleep
         self._random = random
 
     def backoff(self, retry: int) -> float:
@@ -196,24 +209,37 @@ class ResilientProvider:
 
     async def lookup(self, facts: ProductFacts) -> ProviderResult:
         """The inner provider's answer, or ProviderUnavailable (at once while the circuit is open)."""
-        for attempt in range(1, self._max_attempts + 1):
-            if not self.breaker.allow():
-                raise ProviderUnavailable(f"provider {self.name!r}: circuit open")
-            try:
-                async with asyncio.timeout(self._timeout_s):
-                    result = await self._inner.lookup(facts)
-            except Exception as error:  # any failure of the provider counts, whatever its kind; cancellation does not
-                self.breaker.record_failure()
-                reason = f"timed out after {self._timeout_s}s" if isinstance(error, TimeoutError) else repr(error)
-                if attempt == self._max_attempts:
-                    raise ProviderUnavailable(
-                        f"provider {self.name!r}: {reason}, after {self._max_attempts} attempts"
-                    ) from error
-                if self.breaker.state is BreakerState.OPEN:
-                    # Waiting out a backoff would be pointless: the next attempt would be refused anyway.
-                    raise ProviderUnavailable(f"provider {self.name!r}: {reason}; circuit opened") from error
-                await self._sleep(self.backoff(attempt))
-            else:
-                self.breaker.record_success()
-                return result
+        try:
+            # No overall time limit: the per-call timeout and the number of attempts bound a lookup.
+            async for attempt in stamina.retry_context(
+                on=self._pause_before_retry, attempts=self._max_attempts, timeout=None
+            ):
+                with attempt:
+                    return await self._attempt(facts, attempt.num)
+        except _FailedAttempt as failed:
+            raise ProviderUnavailable(
+                f"provider {self.name!r}: {failed.reason}, after {failed.number} attempts"
+            ) from failed.__cause__
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _pause_before_retry(self, error: Exception) -> bool | float:
+        """The retry policy (a stamina backoff hook): a failed attempt with attempts left is retried after backoff()."""
+        if isinstance(error, _FailedAttempt) and error.number < self._max_attempts:
+            return self.backoff(error.number)
+        return False  # the last attempt, an open circuit, or anything that is not a failure of the provider
+
+    async def _attempt(self, facts: ProductFacts, number: int) -> ProviderResult:
+        if not self.breaker.allow():
+            raise ProviderUnavailable(f"provider {self.name!r}: circuit open")
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                result = await self._inner.lookup(facts)
+        except Exception as error:  # any failure of the provider counts, whatever its kind; cancellation does not
+            self.breaker.record_failure()
+            reason = f"timed out after {self._timeout_s}s" if isinstance(error, TimeoutError) else repr(error)
+            if number < self._max_attempts and self.breaker.state is BreakerState.OPEN:
+                # Waiting out a backoff would be pointless: the next attempt would be refused anyway.
+                raise ProviderUnavailable(f"provider {self.name!r}: {reason}; circuit opened") from error
+            raise _FailedAttempt(number, reason) from error
+        self.breaker.record_success()
+        return result

@@ -1,1 +1,1 @@
-"""Pure enrichment rules: keywords, slug, category, price band and completeness of a product."""
+"""Pure enrichment rules: a product's facts and words, keywords, slug, category, price band and completeness."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from importlib import resources
 from types import MappingProxyType
 
-from catalog_enricher.domain.rules import ProductFacts, words
+from catalog_enricher.domain.facts import ProductFacts, words
 
 # Where a term is found says how much it counts: a product's name says what it is, its attributes describe it, and
 # its description also mentions what it goes with ("pairs well with jeans").

@@ -1,0 +1,1 @@
+"""The `catalog-enricher` worker and its composition root."""

@@ -1,1 +1,1 @@
-"""Importer processes."""
+"""The `catalog-importer` worker and its composition root."""

@@ -13,8 +13,7 @@ from catalog_core.domain.imports import ErrorCategory, FeedFormat, RowStatus
 from catalog_core.domain.model import Product
 from catalog_core.domain.products import ProductDraft
 from catalog_core.service_layer.catalog import ProductCatalog
-from catalog_importer.adapters.jobs import Claim, JobClaims
-from catalog_importer.adapters.ledger import Ledger
+from catalog_importer.adapters.jobs import Claim
 from catalog_importer.domain.feed import FeedRow, FieldError
 from catalog_importer.domain.products import (
     Failure,
@@ -28,6 +27,7 @@ from catalog_importer.domain.products import (
     succeeded,
 )
 from catalog_importer.domain.tally import Previous, Tally
+from catalog_importer.service_layer.job_records import JobProgress, LedgerOn, RowLedger
 from catalog_kit.outbox import OutboxWriter
 
 # Errors of a batch write that one product of the batch can cause; the chunk is then written again with each
@@ -56,13 +56,15 @@ class ChunkWriter:
         self,
         sessions: sessionmaker[Session],
         outbox: OutboxWriter,
-        claims: JobClaims,
+        claims: JobProgress,
+        ledger: LedgerOn,
         claim: Claim,
         retry: Mapping[int, Previous] | None,
     ) -> None:
         self.sessions = sessions
         self.outbox = outbox
         self.claims = claims
+        self.ledger = ledger
         self.claim = claim
         self.format: FeedFormat = claim.job.format
         self.retry = retry  # None: every row; otherwise only products whose rows are all retryable
@@ -77,7 +79,7 @@ class ChunkWriter:
         job_id = self.claim.job.id
         with self.sessions() as session, session.begin():
             catalog = ProductCatalog(session, self.outbox)
-            ledger = Ledger(session)
+            ledger = self.ledger(session)
             outcomes: list[RowOutcome] = []
             planned: list[PlannedProduct] = []
             for rows in chunk:
@@ -106,7 +108,7 @@ class ChunkWriter:
     def _prepare(
         self,
         catalog: ProductCatalog,
-        ledger: Ledger,
+        ledger: RowLedger,
         job_id: uuid.UUID,
         planned: Sequence[PlannedProduct],
         outcomes: list[RowOutcome],

@@ -11,7 +11,8 @@ import threading
 import uuid
 from dataclasses import dataclass
 
-from catalog_importer.adapters.jobs import Claim, JobClaims
+from catalog_importer.adapters.jobs import Claim
+from catalog_importer.service_layer.job_records import JobClaiming
 from catalog_importer.service_layer.runner import JobRunner
 
 log = logging.getLogger("catalog_importer.dispatcher")
@@ -24,7 +25,7 @@ class _Running:
 
 
 class Dispatcher:
-    def __init__(self, claims: JobClaims, runner: JobRunner, *, max_jobs: int, heartbeat_interval_s: float) -> None:
+    def __init__(self, claims: JobClaiming, runner: JobRunner, *, max_jobs: int, heartbeat_interval_s: float) -> None:
         self.claims = claims
         self.runner = runner
         self.max_jobs = max_jobs

@@ -3,25 +3,47 @@ until the end of the feed, a cancel request, a stop, or an error."""
 
 import logging
 import threading
-import time
+import uuid
+from collections.abc import Callable
 from datetime import timedelta
 
+import stamina
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog_core.domain.imports import JobMode
-from catalog_importer.adapters.jobs import Claim, JobClaims, LostClaim
-from catalog_importer.adapters.ledger import Ledger
+from catalog_importer.adapters.jobs import Claim, LostClaim
 from catalog_importer.domain.feed import FeedError, Position, read_feed
 from catalog_importer.domain.products import ProductRows, chunks
 from catalog_importer.domain.tally import Tally
 from catalog_importer.service_layer.chunks import ChunkResult, ChunkWriter
+from catalog_importer.service_layer.job_records import JobProgress, LedgerOn
 from catalog_kit.object_store import ObjectNotFound, ObjectStore
 from catalog_kit.outbox import OutboxWriter
 
 log = logging.getLogger("catalog_importer.runner")
 
 CHUNK_TRIES = 3  # a chunk that hits a transient database error is tried again before the job is handed back
+CHUNK_BACKOFF_S = 0.4  # before the second try; doubled before each further one
+
+
+def transient(error: Exception) -> bool:
+    """Whether a failed chunk may succeed when written again: the connection broke, or the server is going away."""
+    return isinstance(error, DBAPIError) and (isinstance(error, OperationalError) or error.connection_invalidated)
+
+
+def write_chunk(write: Callable[[], ChunkResult], job_id: uuid.UUID) -> ChunkResult:
+    """`write()`, tried again after a transient database error, up to CHUNK_TRIES times in all."""
+    # The chunk is one transaction, so a failed try left nothing behind and the next one starts clean. No overall
+    # time limit: a large chunk may take a while, and the tries are few.
+    for attempt in stamina.retry_context(
+        on=transient, attempts=CHUNK_TRIES, timeout=None, wait_initial=CHUNK_BACKOFF_S, wait_jitter=0.0
+    ):
+        with attempt:
+            if attempt.num > 1:
+                log.warning("chunk failed; trying again", extra={"job_id": str(job_id), "attempt": attempt.num})
+            return write()
+    raise AssertionError("unreachable: the last try returns or raises")
 
 
 class JobRunner:
@@ -30,8 +52,9 @@ class JobRunner:
         sessions: sessionmaker[Session],
         store: ObjectStore,
         outbox: OutboxWriter,
-        claims: JobClaims,
+        claims: JobProgress,
         *,
+        ledger: LedgerOn,
         chunk_rows: int,
         max_row_attempts: int,
         retry_backoff: timedelta,
@@ -40,6 +63,7 @@ class JobRunner:
         self.store = store
         self.outbox = outbox
         self.claims = claims
+        self.ledger = ledger
         self.chunk_rows = chunk_rows
         self.max_row_attempts = max_row_attempts
         self.retry_backoff = retry_backoff
@@ -53,8 +77,8 @@ class JobRunner:
             retry = None
             if job.mode is JobMode.RETRY:
                 with self.sessions() as session:
-                    retry = Ledger(session).retryable(job.id, self.max_row_attempts)
-            writer = ChunkWriter(self.sessions, self.outbox, self.claims, claim, retry)
+                    retry = self.ledger(session).retryable(job.id, self.max_row_attempts)
+            writer = ChunkWriter(self.sessions, self.outbox, self.claims, self.ledger, claim, retry)
             tally, run_rows = Tally.of(job), job.run_rows
             rows = read_feed(
                 job.format,
@@ -99,19 +123,7 @@ class JobRunner:
                 log.exception("could not hand the job back; the watchdog will", extra=context)
 
     def _write(self, writer: ChunkWriter, chunk: list[ProductRows], tally: Tally, run_rows: int) -> ChunkResult:
-        for attempt in range(1, CHUNK_TRIES + 1):
-            try:
-                return writer.write(chunk, tally, run_rows)
-            except DBAPIError as exc:
-                transient = isinstance(exc, OperationalError) or exc.connection_invalidated
-                if not transient or attempt == CHUNK_TRIES:
-                    raise
-                log.warning(
-                    "chunk failed; trying again",
-                    extra={"job_id": str(writer.claim.job.id), "attempt": attempt, "error": repr(exc.orig)},
-                )
-                time.sleep(0.2 * 2**attempt)
-        raise AssertionError("unreachable")
+        return write_chunk(lambda: writer.write(chunk, tally, run_rows), writer.claim.job.id)
 
     def _fail(self, claim: Claim, reason: str, context: dict[str, object]) -> None:
         try:

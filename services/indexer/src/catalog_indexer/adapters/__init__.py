@@ -1,0 +1,1 @@
+"""Indexer I/O: the search read model in PostgreSQL (writes and queries) and its migrations."""

@@ -1,0 +1,1 @@
+"""The `catalog-indexer` worker, the `catalog-search` API and the composition root."""

@@ -1,1 +1,1 @@
-"""Media I/O: image fetching, the Pillow pipeline, the media fields in the catalog database."""
+"""Media I/O: image fetching, the Pillow pipeline, the media fields in the catalog database, migrations."""

@@ -2,7 +2,6 @@
 
 import enum
 import json
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -12,9 +11,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from catalog_kit.outbox import OutboxWriter, PendingEvent
 from catalog_media.domain.images import Derivative, ImageOutcome, MediaResult, StoredImage
+from catalog_media.domain.regeneration import REGENERATION_REQUESTED
 
 AGGREGATE = "product"
-REGENERATION_REQUESTED = "media.regeneration_requested"
 
 
 class SaveOutcome(enum.StrEnum):
@@ -174,8 +173,3 @@ def _rows(images: Sequence[ImageOutcome]) -> str:
             for position, image in enumerate(images)
         ]
     )
-
-
-def parse_product_id(value: str) -> str:
-    """A product id as text, refusing anything that is not a UUID (a malformed key would otherwise reach SQL)."""
-    return str(uuid.UUID(value))

@@ -75,6 +75,18 @@ def render(
         raise ImageRejected(Failure.DECODE_ERROR, f"{type(exc).__name__}: {exc}"[:200]) from exc
 
 
+@dataclass(frozen=True)
+class PillowRenderer:
+    """`render` with the limits and encoder qualities of one deployment fixed: what the media service calls."""
+
+    limits: Limits
+    jpeg_quality: int = 85
+    webp_quality: int = 80
+
+    def render(self, data: bytes, renditions: Renditions) -> Rendered:
+        return render(data, renditions, self.limits, jpeg_quality=self.jpeg_quality, webp_quality=self.webp_quality)
+
+
 def _check_header(image: Image.Image, limits: Limits) -> None:
     if image.format not in ACCEPTED_FORMATS:
         raise ImageRejected(Failure.UNSUPPORTED_FORMAT, f"{image.format} is not one of JPEG, PNG, WebP")

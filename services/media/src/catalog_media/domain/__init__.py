@@ -1,1 +1,1 @@
-"""Pure media rules: derivative geometry, dominant colour, which images need work, failure reasons."""
+"""Pure media rules: derivative geometry, dominant colour, which images need work, failure reasons, regeneration."""

@@ -1,1 +1,1 @@
-"""The `catalog-media` worker and the regeneration command."""
+"""The `catalog-media` worker, the regeneration command and their composition root."""

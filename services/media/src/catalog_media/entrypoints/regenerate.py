@@ -5,10 +5,9 @@ The request goes through the outbox like every other event, so it is published o
 
 import argparse
 
-from catalog_kit.db import make_engine, make_session_factory
-from catalog_kit.outbox import OutboxWriter
-from catalog_media.adapters.media_store import MediaStore, parse_product_id
-from catalog_media.entrypoints.worker import SOURCE
+from catalog_kit.db import make_engine
+from catalog_media.domain.regeneration import parse_product_id
+from catalog_media.entrypoints.bootstrap import media_store
 from catalog_media.settings import MediaSettings
 
 
@@ -21,11 +20,8 @@ def main(argv: list[str] | None = None) -> None:
     settings = MediaSettings()
     engine = make_engine(settings.database_url, pool_size=1)
     try:
-        store = MediaStore(
-            make_session_factory(engine), OutboxWriter(SOURCE, settings.public_base_url), settings.media_base_url
-        )
         targets: list[str | None] = [None] if args.all else list(args.product)
-        store.request_regeneration(targets)
+        media_store(settings, engine).request_regeneration(targets)
     finally:
         engine.dispose()
     print(f"regeneration requested for {'every product' if args.all else ', '.join(args.product)}")

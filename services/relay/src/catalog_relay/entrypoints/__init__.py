@@ -1,0 +1,1 @@
+"""The `catalog-relay` command and its composition root."""

@@ -6,7 +6,7 @@ import threading
 from types import FrameType
 
 from catalog_kit.jsonlog import configure_logging
-from catalog_relay.service_layer.outbox_relay import OutboxRelay
+from catalog_relay.entrypoints.bootstrap import build
 from catalog_relay.settings import RelaySettings
 
 log = logging.getLogger("catalog_relay")
@@ -23,5 +23,5 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    OutboxRelay(settings).run(stop)
+    build(settings).run(stop)
     log.info("relay stopped")

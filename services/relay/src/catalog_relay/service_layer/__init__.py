@@ -1,0 +1,1 @@
+"""The relay loop: leadership, batches in order, marks after acknowledgement, clean-up and status."""

@@ -4,16 +4,23 @@ import asyncio
 import hashlib
 import io
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import Protocol
 
 from catalog_kit.object_store import ObjectStore, content_key
-from catalog_media.adapters.fetcher import ImageFetcher
-from catalog_media.adapters.media_store import MediaStore, SaveOutcome
-from catalog_media.adapters.pipeline import Limits, render
+from catalog_media.adapters.media_store import SaveOutcome
+from catalog_media.adapters.pipeline import Rendered
 from catalog_media.domain.geometry import Renditions
-from catalog_media.domain.images import Derivative, ImageOutcome, ImageRejected, MediaResult, plan_media
+from catalog_media.domain.images import (
+    Derivative,
+    ImageOutcome,
+    ImageRejected,
+    MediaResult,
+    StoredImage,
+    plan_media,
+)
 
 log = logging.getLogger("catalog_media")
 
@@ -22,17 +29,41 @@ _SUFFIX = {"webp": ".webp", "jpeg": ".jpg"}
 KnownContent = Callable[[str, str], ImageOutcome | None]
 
 
+class ImageSource(Protocol):
+    """Where originals come from: the bytes of an image URL, or ImageRejected."""
+
+    def fetch(self, url: str) -> bytes: ...
+
+
+class DerivativeRenderer(Protocol):
+    """Decodes an original and encodes its derivatives, or raises ImageRejected."""
+
+    def render(self, data: bytes, renditions: Renditions) -> Rendered: ...
+
+
+class MediaRecords(Protocol):
+    """The media fields of products in the catalog database, and the regeneration requests."""
+
+    def stored_images(self, product_id: str) -> list[StoredImage]: ...
+
+    def current_images(self, product_id: str) -> tuple[int, list[str]] | None: ...
+
+    def save(self, result: MediaResult) -> SaveOutcome: ...
+
+    def product_ids(self, after: str | None, limit: int) -> list[str]: ...
+
+    def request_regeneration(self, product_ids: Sequence[str | None]) -> None: ...
+
+
 @dataclass
 class ImageWorker:
     """One image, start to end: fetch, hash, reuse or render, store. Blocking: run it in a worker thread."""
 
-    fetcher: ImageFetcher
+    fetcher: ImageSource
     store: ObjectStore
     renditions: Renditions
-    limits: Limits
+    renderer: DerivativeRenderer
     known_content: KnownContent  # (sha256, renditions fingerprint) → an earlier outcome for the same bytes
-    jpeg_quality: int = 85
-    webp_quality: int = 80
 
     def process(self, url: str, force: bool = False) -> ImageOutcome:
         fingerprint = self.renditions.fingerprint()
@@ -46,9 +77,7 @@ class ImageWorker:
         if known is not None and all(self.store.exists(d.key) for d in known.derivatives):
             return known.for_url(url)
         try:
-            rendered = render(
-                data, self.renditions, self.limits, jpeg_quality=self.jpeg_quality, webp_quality=self.webp_quality
-            )
+            rendered = self.renderer.render(data, self.renditions)
         except ImageRejected as exc:
             return ImageOutcome.failed(url, fingerprint, exc.reason, digest)
         del data  # the original is not needed while the derivatives are written
@@ -80,7 +109,7 @@ class MediaService:
     """Brings a product's media rows in line with its image list."""
 
     worker: ImageWorker
-    store: MediaStore
+    store: MediaRecords
     executor: Executor  # bounded: at most that many images are decoded at once
 
     async def process_product(

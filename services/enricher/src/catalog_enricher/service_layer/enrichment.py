@@ -3,10 +3,12 @@
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import Protocol
 
-from catalog_enricher.adapters.catalog_store import EnrichmentStore, SaveOutcome
+from catalog_enricher.adapters.catalog_store import SaveOutcome
 from catalog_enricher.adapters.provider import EnrichmentProvider, ProviderUnavailable
-from catalog_enricher.domain.rules import ProductFacts, enrich
+from catalog_enricher.domain.facts import ProductFacts
+from catalog_enricher.domain.rules import EnrichmentResult, enrich
 from catalog_enricher.domain.taxonomy import Taxonomy
 from catalog_kit.envelope import EventEnvelope
 
@@ -16,9 +18,17 @@ ENRICHED_TYPES = frozenset({"product.created", "product.updated"})
 MAX_RECOMPUTES = 5  # a product rewritten faster than it can be enriched is left to its next event
 
 
+class EnrichmentRecords(Protocol):
+    """Where enrichment results are kept: the product's current facts, and a save guarded by its version."""
+
+    def current_facts(self, product_id: str) -> ProductFacts | None: ...
+
+    def save(self, result: EnrichmentResult) -> SaveOutcome: ...
+
+
 @dataclass
 class Enricher:
-    store: EnrichmentStore
+    store: EnrichmentRecords
     provider: EnrichmentProvider
     taxonomy: Taxonomy
 

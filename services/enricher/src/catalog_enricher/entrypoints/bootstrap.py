@@ -1,0 +1,48 @@
+"""The enricher's composition root: picks the adapters for the settings and wires them into the service layer."""
+
+from catalog_enricher.adapters.catalog_store import EnrichmentStore
+from catalog_enricher.adapters.fault_injection import FaultyProvider
+from catalog_enricher.adapters.provider import EnrichmentProvider, LocalProvider, ResilientProvider
+from catalog_enricher.domain.taxonomy import Taxonomy
+from catalog_enricher.service_layer.enrichment import Enricher
+from catalog_enricher.settings import EnricherSettings
+from catalog_kit.db import make_engine, make_session_factory
+from catalog_kit.envelope import EventEnvelope
+from catalog_kit.outbox import OutboxWriter
+from catalog_schemas.topics import PRODUCT
+from catalog_stream.processor import Processor
+
+SOURCE = "/catalog/enricher"
+
+
+def provider(settings: EnricherSettings) -> EnrichmentProvider:
+    """The local provider, with injected faults when the settings ask for them, behind timeout, retries, breaker."""
+    inner: EnrichmentProvider = LocalProvider()
+    if settings.provider_delay_s or settings.provider_failure_rate:
+        inner = FaultyProvider(inner, settings.provider_delay_s, settings.provider_failure_rate)
+    return ResilientProvider(
+        inner,
+        timeout_s=settings.provider_timeout_s,
+        max_attempts=settings.provider_max_attempts,
+        failure_threshold=settings.provider_failure_threshold,
+        reset_after_s=settings.provider_reset_after_s,
+    )
+
+
+def build(settings: EnricherSettings) -> Processor:
+    """The enricher's stream processor: every product event goes to `Enricher.handle`."""
+    enricher = Enricher(
+        store=EnrichmentStore(
+            make_session_factory(make_engine(settings.database_url, pool_size=2)),
+            OutboxWriter(SOURCE, settings.public_base_url),
+        ),
+        provider=provider(settings),
+        taxonomy=Taxonomy.default(),
+    )
+    processor = Processor("enricher", settings)
+
+    async def handle(event: EventEnvelope) -> None:
+        await enricher.handle(event)
+
+    processor.agent(PRODUCT, handle)
+    return processor

@@ -1,0 +1,57 @@
+"""The importer's composition root: picks the adapters for the settings and wires them into the service layer."""
+
+from datetime import timedelta
+
+from catalog_importer.adapters.jobs import ClaimRules, JobClaims
+from catalog_importer.adapters.ledger import Ledger
+from catalog_importer.service_layer.dispatcher import Dispatcher
+from catalog_importer.service_layer.import_requests import ImportRequests
+from catalog_importer.service_layer.runner import JobRunner
+from catalog_importer.settings import ImporterSettings
+from catalog_kit.db import make_engine, make_session_factory
+from catalog_kit.object_store import object_store
+from catalog_kit.outbox import OutboxWriter
+from catalog_schemas.topics import IMPORTS
+from catalog_stream.processor import Processor
+
+SOURCE = "/catalog/importer"
+
+
+def dispatcher(settings: ImporterSettings) -> Dispatcher:
+    """Claims over the catalog database, a runner writing through the outbox, and the slots that run them."""
+    sessions = make_session_factory(make_engine(settings.database_url, pool_size=2 * settings.import_max_jobs + 2))
+    claims = JobClaims(
+        sessions,
+        ClaimRules(
+            worker=settings.import_worker_id,
+            stale_after=timedelta(seconds=settings.import_stale_after_s),
+            max_attempts=settings.import_max_attempts,
+        ),
+    )
+    runner = JobRunner(
+        sessions,
+        object_store(settings),
+        OutboxWriter(SOURCE, settings.public_base_url),
+        claims,
+        ledger=Ledger,
+        chunk_rows=settings.import_chunk_rows,
+        max_row_attempts=settings.import_max_row_attempts,
+        retry_backoff=timedelta(seconds=settings.import_retry_backoff_s),
+    )
+    return Dispatcher(
+        claims,
+        runner,
+        max_jobs=settings.import_max_jobs,
+        heartbeat_interval_s=settings.import_heartbeat_interval_s,
+    )
+
+
+def build(settings: ImporterSettings) -> Processor:
+    """The importer's stream processor: requests start jobs, a timer runs the watchdog, shutdown hands jobs back."""
+    requests = ImportRequests(dispatcher(settings))
+    processor = Processor("importer", settings)
+
+    processor.agent(IMPORTS, requests.requested)
+    processor.timer(settings.import_watchdog_interval_s)(requests.watchdog)
+    processor.on_shutdown(requests.stop)
+    return processor

@@ -1,0 +1,16 @@
+"""The indexer's composition root: picks the adapters for the settings and wires them into the service layer."""
+
+from catalog_indexer.adapters.read_model import SearchDocuments
+from catalog_indexer.service_layer.indexing import Indexer
+from catalog_indexer.settings import IndexerSettings
+from catalog_kit.db import make_engine
+from catalog_schemas.topics import PRODUCT
+from catalog_stream.processor import Processor
+
+
+def build(settings: IndexerSettings) -> Processor:
+    """The indexer's stream processor: every product event goes to `Indexer.handle`."""
+    processor = Processor("indexer", settings)
+    documents = SearchDocuments(make_engine(settings.database_url, pool_size=2))
+    processor.agent(PRODUCT, Indexer(documents).handle)
+    return processor

@@ -1,0 +1,1 @@
+"""Keeping the search read model in step with product events."""
