@@ -56,7 +56,13 @@ def consume(
 async def _consume(
     bootstrap: str, topic: str, keys: set[str], expected: int, wait_s: float, types: Collection[str] | None
 ) -> list[Consumed]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
+        isolation_level="read_committed",
+    )
     await consumer.start()
     found: list[Consumed] = []
     deadline = time.monotonic() + wait_s

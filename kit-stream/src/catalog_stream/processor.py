@@ -130,6 +130,7 @@ class Processor:
             group_instance_id=settings.processor_instance_id or None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            isolation_level="read_committed",  # the relay publishes in transactions; aborted ones never count
             fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
             max_poll_records=settings.consumer_max_batch,
             session_timeout_ms=int(settings.broker_session_timeout_s * 1000),

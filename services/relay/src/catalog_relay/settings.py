@@ -1,5 +1,8 @@
 """Outbox relay settings (environment variables, typed defaults)."""
 
+from pydantic import Field
+from sqlalchemy.engine import make_url
+
 from catalog_kit.settings import CatalogSettings
 
 
@@ -11,3 +14,25 @@ class RelaySettings(CatalogSettings):
     relay_retention_hours: float = 24.0
     relay_cleanup_interval_s: float = 60.0
     relay_report_interval_s: float = 10.0
+    relay_fencing: bool = Field(
+        default=True,
+        description="Publish in Kafka transactions so that a new leader fences the old one at the broker; off: a "
+        "plain idempotent producer (for brokers without transactions).",
+    )
+    relay_transactional_id: str = Field(
+        default="",
+        description="Transactional id shared by every relay of one catalog; empty: derived from the database's "
+        "host, port and name, so relays of one catalog share it and catalogs sharing a broker do not.",
+    )
+
+    def transactional_id(self) -> str | None:
+        if not self.relay_fencing:
+            return None
+        if self.relay_transactional_id:
+            return self.relay_transactional_id
+        url = make_url(self.database_url)
+        return f"catalog-relay/{url.host or 'local'}:{url.port or 5432}/{url.database}"
+
+    relay_producer_reset_after: int = Field(
+        default=3, ge=1, description="Batches in a row with nothing acknowledged before the producer is replaced."
+    )

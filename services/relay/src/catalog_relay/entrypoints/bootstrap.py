@@ -9,7 +9,10 @@ from catalog_relay.settings import RelaySettings
 
 
 def build(settings: RelaySettings) -> OutboxRelay:
+    transactional_id = settings.transactional_id()
+    fencing = {"transactional.id": transactional_id} if transactional_id else {}
+
     def publisher() -> EventPublisher:
-        return KafkaPublisher(producer_config(settings, **{"client.id": "catalog-relay"}))
+        return KafkaPublisher(producer_config(settings, **{"client.id": "catalog-relay", **fencing}))
 
     return OutboxRelay(OutboxTable(libpq_conninfo(settings.database_url)), publisher, settings)

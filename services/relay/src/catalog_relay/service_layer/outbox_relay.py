@@ -9,7 +9,7 @@ from typing import Protocol
 
 from catalog_relay.adapters.kafka_producer import Delivery
 from catalog_relay.adapters.outbox_table import OutboxRow
-from catalog_relay.domain.leadership import LostLeadership, SessionLost
+from catalog_relay.domain.leadership import Fenced, LostLeadership, ProducerBroken, SessionLost
 from catalog_relay.domain.ordering import PendingRow, rows_to_mark
 from catalog_relay.settings import RelaySettings
 
@@ -83,32 +83,63 @@ class OutboxRelay:
         return False
 
     def _lead(self, session: OutboxSession, stop: threading.Event) -> None:
-        publisher = self.publisher()
         session.listen()
         next_cleanup = next_report = time.monotonic()
+        publisher: EventPublisher | None = None
+        unacknowledged_batches = 0
         try:
             while not stop.is_set():
-                published = self.publish_batch(session, publisher)
+                if publisher is None:
+                    publisher = self._new_publisher(stop)
+                    if publisher is None:
+                        return
+                try:
+                    published, acknowledged = self.publish_batch(session, publisher)
+                except ProducerBroken as exc:
+                    # Rows are marked only after acknowledgement, so a new producer resends what this one lost.
+                    log.error("producer replaced after a fatal error", extra={"error": str(exc)})
+                    publisher.close()
+                    publisher, unacknowledged_batches = None, 0
+                    continue
+                unacknowledged_batches = 0 if acknowledged or not published else unacknowledged_batches + 1
+                if unacknowledged_batches >= self.settings.relay_producer_reset_after:
+                    # E.g. a broker that came back without this producer's state: every send fails the same way.
+                    log.error("nothing acknowledged for several batches; replacing the producer")
+                    publisher.close()
+                    publisher, unacknowledged_batches = None, 0
                 if time.monotonic() >= next_cleanup:
                     self._clean_up(session)
                     next_cleanup = time.monotonic() + self.settings.relay_cleanup_interval_s
                 if time.monotonic() >= next_report:
                     self._report(session)
                     next_report = time.monotonic() + self.settings.relay_report_interval_s
-                if published < self.settings.relay_batch_size:
-                    # Idle: sleep until a writer's NOTIFY, or the poll interval as a fallback.
+                if published < self.settings.relay_batch_size or not acknowledged:
+                    # Idle, or the broker refuses: sleep until a writer's NOTIFY, or the poll interval.
                     session.wait_for_writes(self.settings.relay_poll_interval_s)
+        except Fenced as exc:
+            raise LostLeadership(f"another relay took over at the broker: {exc}") from exc
         finally:
-            publisher.close()
+            if publisher is not None:
+                publisher.close()  # drops anything queued: a relay that stops leading sends nothing late
 
-    def publish_batch(self, session: OutboxSession, publisher: EventPublisher) -> int:
-        """Publish one batch of unpublished rows; returns how many rows were fetched."""
+    def _new_publisher(self, stop: threading.Event) -> EventPublisher | None:
+        """A producer for this term; while the broker is unreachable, wait and try again."""
+        while not stop.is_set():
+            try:
+                return self.publisher()
+            except ProducerBroken as exc:
+                log.warning("producer not ready; retrying", extra={"error": str(exc)})
+                stop.wait(self.settings.relay_standby_retry_s * 4)
+        return None
+
+    def publish_batch(self, session: OutboxSession, publisher: EventPublisher) -> tuple[int, int]:
+        """Publish one batch of unpublished rows; returns how many rows were fetched and how many acknowledged."""
         rows = session.unpublished(self.settings.relay_batch_size)
         if not rows:
-            return 0
+            return 0, 0
         delivery = publisher.publish(rows, self.settings.relay_delivery_timeout_s)
         if delivery.fatal is not None:
-            raise RuntimeError(f"producer failed fatally: {delivery.fatal}")
+            raise ProducerBroken(delivery.fatal)
         done = rows_to_mark([PendingRow(row.id, row.aggregate_id) for row in rows], delivery.delivered)
         if done and session.mark_published(done) != len(done):
             raise LostLeadership("rows were marked by another relay")
@@ -119,7 +150,7 @@ class OutboxRelay:
                 "some events were not acknowledged; they will be retried in order",
                 extra={"failed": len(delivery.failed), "pending": delivery.pending, "error": str(first)},
             )
-        return len(rows)
+        return len(rows), len(delivery.delivered)
 
     def _clean_up(self, session: OutboxSession) -> None:
         """Delete published rows past their retention, a chunk at a time to keep locks short."""
