@@ -38,8 +38,25 @@ class ManagedProcess:
         self.pid_file.unlink(missing_ok=True)
         return None
 
-    def start(self, argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: Path | None = None) -> int:
-        """Start `argv` in its own process group unless it is already running; return its pid."""
+    def marker(self) -> str | None:
+        """The marker of the process the pid file names (tells which program a name stands for)."""
+        try:
+            return self.pid_file.read_text().split(maxsplit=1)[1]
+        except (FileNotFoundError, IndexError):
+            return None
+
+    def start(
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        marker: str | None = None,
+    ) -> int:
+        """Start `argv` in its own process group unless it is already running; return its pid.
+
+        `marker` is a word of the command line that identifies the process (default: the program's name); a
+        shared interpreter such as `java` needs a more specific one.
+        """
         running = self.pid()
         if running:
             return running
@@ -55,8 +72,8 @@ class ManagedProcess:
                 cwd=cwd,
                 start_new_session=True,  # a terminal's Ctrl-C or a dying parent does not take it down
             )
-        # The marker (the program's name) guards against signalling an unrelated process that reused the pid.
-        marker = Path(argv[0]).name
+        # The marker guards against signalling an unrelated process that reused the pid.
+        marker = marker or Path(argv[0]).name
         self.pid_file.write_text(f"{proc.pid} {marker}")
         # Until the child has exec'd, its command line is still ours: wait so `pid()` recognises it at once.
         deadline = time.monotonic() + 5
