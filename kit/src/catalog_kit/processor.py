@@ -27,13 +27,15 @@ log = logging.getLogger(__name__)
 
 
 class ProcessorSettings(CatalogSettings):
-    """Consumer settings; the defaults suit the local broker (see docs/architecture.md)."""
+    """Consumer settings; the defaults suit a local single broker (see docs/architecture.md)."""
 
     processor_concurrency: int = 1
-    broker_session_timeout_s: float = 6.0  # the first group join waits about half of it
+    # Apache Kafka's smallest allowed session (group.min.session.timeout.ms): a killed worker's partitions move on
+    # after 6 s. Tansu's first group join waits about half of it.
+    broker_session_timeout_s: float = 6.0
     broker_heartbeat_interval_s: float = 1.0
-    # faust hard-codes a 1.5 s fetch wait; a broker that holds every fetch that long (the local one does) would
-    # add up to 1.5 s to each event's latency. 100 ms costs an idle consumer ten cheap requests a second.
+    # faust hard-codes a 1.5 s fetch wait; a broker that holds every fetch that long (Tansu does) would add up to
+    # 1.5 s to each event's latency. 100 ms costs an idle consumer ten cheap requests a second.
     consumer_fetch_max_wait_ms: int = 100
     processor_data_dir: str = Field(default="", description="faust's local data; empty: the temp directory.")
     retry_attempts: int = 4
@@ -66,7 +68,10 @@ class Processor:
             broker_heartbeat_interval=settings.broker_heartbeat_interval_s,
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
-            topic_allow_declare=False,  # topics come from the registry, created by the platform
+            # Topics come from the registry, created by the platform: faust declares none of its own (no internal
+            # topics, no leader-election topic). aiokafka has no client-side switch against auto-creation (its
+            # metadata requests always allow it); the brokers refuse (auto.create.topics.enable=false).
+            topic_allow_declare=False,
             topic_disable_leader=True,
             datadir=settings.processor_data_dir or str(Path(tempfile.gettempdir()) / "catalog-faust"),
         )
