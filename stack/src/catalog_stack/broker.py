@@ -67,6 +67,9 @@ class LocalBroker:
         """Stop the broker (whichever kind this stack started); False if none was running."""
         return self.process.stop(timeout=30)
 
+    def clear(self) -> None:
+        """Forget every topic, record and committed offset; only while stopped (a memory-only broker has none)."""
+
     def _refuse_other_kind(self, marker: str) -> None:
         running = self.process.pid()
         if running is not None and self.process.marker() != marker:
@@ -140,6 +143,10 @@ class KafkaBroker(LocalBroker):
             )
         wait_for_broker(self.bootstrap_servers, self.process, can_create_topics=True)
         ensure_kcat()
+
+    def clear(self) -> None:
+        if self.process.pid() is None:
+            shutil.rmtree(self.data_dir, ignore_errors=True)  # the next start formats anew
 
     def _format(self, java: str, lib: Path) -> None:
         """Write the storage's identity once; later starts find `meta.properties` and keep the data."""
