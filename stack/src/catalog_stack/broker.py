@@ -134,6 +134,8 @@ class KafkaBroker(LocalBroker):
                     java,
                     *options,
                     f"-Dlog4j2.configurationFile={self.logging_file}",
+                    # Log4j's own hook would close the log before Kafka's shutdown hook is done logging.
+                    "-Dlog4j2.shutdownHookEnabled=false",
                     "-cp",
                     f"{lib}/*",
                     "kafka.Kafka",
