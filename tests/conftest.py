@@ -104,7 +104,18 @@ def stack_config() -> StackConfig:
 
 
 @pytest.fixture(scope="session")
+def broker_kind(stack_config: StackConfig) -> str:
+    """The session's broker: `kafka`, `tansu`, or `external` (KAFKA_BOOTSTRAP_SERVERS or containers)."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or stack_config.mode == "containers":
+        return "external"
+    return stack_config.broker_kind
+
+
+@pytest.fixture(scope="session")
 def endpoints(stack_config: StackConfig) -> Iterator[Endpoints]:
+    # Tests read topics from their beginning: every session starts with empty ones, as on a fresh machine, so
+    # what earlier sessions left does not slow them down.
+    stack_config.broker.clear()
     endpoints = start_infrastructure(stack_config)
     try:
         yield endpoints

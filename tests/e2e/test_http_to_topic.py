@@ -1,11 +1,15 @@
-"""End to end through real processes: HTTP write → outbox → relay → topic, read by an aiokafka consumer."""
+"""End to end through real processes: HTTP write → outbox → relay → topic, read by an aiokafka consumer and kcat."""
+
+import shutil
+import subprocess
 
 import httpx
+import pytest
 
 from catalog_schemas.topics import PRODUCT
 from catalog_stack.infra import Endpoints
 from tests.conftest import WRITE_KEY, System
-from tests.support import consume
+from tests.support import consume, wait_until
 
 AUTH = {"Authorization": f"Bearer {WRITE_KEY}"}
 
@@ -56,3 +60,29 @@ def test_services_report_health(running_system: System) -> None:
     assert httpx.get(f"{running_system.api_url}/healthz").json() == {"status": "ok"}
     assert httpx.get(f"{running_system.api_url}/readyz").json() == {"status": "ready"}
     assert httpx.get(f"{running_system.api_url}/docs").status_code == 200
+
+
+def test_kcat_reads_the_events_the_platform_produced(
+    running_system: System, endpoints: Endpoints, broker_kind: str, unique: str
+) -> None:
+    if broker_kind == "tansu":
+        pytest.skip("kcat (librdkafka 2.0) cannot talk to Tansu")
+    kcat = shutil.which("kcat")
+    if kcat is None:
+        pytest.skip("kcat is not installed (the stack installs it with apt-get where it may)")
+    with httpx.Client(base_url=running_system.api_url, headers=AUTH, timeout=10) as http:
+        created = http.post(
+            "/products", json={"sku": f"KCAT-{unique}", "name": "Wool sock", "price": "9.00", "currency": "EUR"}
+        )
+    assert created.status_code == 201, created.text
+    product_id = created.json()["id"]
+
+    def read_back() -> str | None:
+        command = [kcat, "-b", endpoints.kafka_bootstrap_servers, "-t", PRODUCT.name, "-C", "-e", "-q"]
+        output = subprocess.run(
+            [*command, "-f", "%k %h\\n"], capture_output=True, text=True, timeout=60, check=True
+        ).stdout
+        return next((line for line in output.splitlines() if line.startswith(product_id)), None)
+
+    line = wait_until(read_back, timeout=60, interval=0.5)  # the relay publishes shortly after the write
+    assert "ce_type=product.created" in line

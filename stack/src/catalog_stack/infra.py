@@ -1,7 +1,8 @@
 """PostgreSQL and the broker in one of three modes, then migrations and topics.
 
 - external: `DATABASE_URL` / `KAFKA_BOOTSTRAP_SERVERS` are given; nothing is started.
-- local (default): a project-local PostgreSQL cluster and the Tansu broker on 127.0.0.1.
+- local (default): a project-local PostgreSQL cluster and a local broker on 127.0.0.1: Apache Kafka, or Tansu with
+  `CATALOG_BROKER=tansu` (see broker.py).
 - containers: PostgreSQL and Apache Kafka (KRaft) images through testcontainers, where a Docker engine runs.
 
 Each component is chosen on its own: `DATABASE_URL` alone uses that database and a local broker.
@@ -17,7 +18,7 @@ from pathlib import Path
 from catalog_kit.kafka import ensure_topics
 from catalog_kit.settings import CatalogSettings
 from catalog_schemas import TOPICS
-from catalog_stack.broker import LocalBroker
+from catalog_stack.broker import LocalBroker, local_broker
 from catalog_stack.postgres import LocalPostgres
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ class StackConfig:
     pg_port: int = 55432
     broker_port: int = 19092
     mode: str = "local"  # or "containers"; external is decided per component by the URLs
+    broker_kind: str = "kafka"  # or "tansu"
 
     @classmethod
     def from_env(cls, root: Path, pg_port: int = 55432, broker_port: int = 19092) -> "StackConfig":
@@ -39,6 +41,7 @@ class StackConfig:
             pg_port=int(os.environ.get("CATALOG_PG_PORT", pg_port)),
             broker_port=int(os.environ.get("CATALOG_BROKER_PORT", broker_port)),
             mode=os.environ.get("CATALOG_INFRA", "local"),
+            broker_kind=os.environ.get("CATALOG_BROKER", "kafka"),
         )
 
     @property
@@ -47,7 +50,7 @@ class StackConfig:
 
     @property
     def broker(self) -> LocalBroker:
-        return LocalBroker(self.root, self.broker_port)
+        return local_broker(self.broker_kind, self.root, self.broker_port)
 
     @property
     def containers_file(self) -> Path:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psycopg
 
+from catalog_stack import apt
 from catalog_stack.processes import is_alive
 
 log = logging.getLogger(__name__)
@@ -180,11 +181,7 @@ class LocalPostgres:
 def _bindir() -> Path:
     """The newest installed PostgreSQL's bin directory; installs PostgreSQL from Debian when there is none."""
     found = _find_bindir()
-    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        log.info("installing PostgreSQL from Debian packages")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
-        subprocess.run(["apt-get", "install", "-y", "-q", "postgresql", "postgresql-contrib"], check=True, env=env)
+    if found is None and apt.install("postgresql", "postgresql-contrib"):
         found = _find_bindir()
     if found is None:
         raise RuntimeError("PostgreSQL binaries not found: install PostgreSQL 15+ or set DATABASE_URL")

@@ -46,6 +46,13 @@ class ManagedProcess:
         supervisor = [sys.executable, "-m", "catalog_stack.supervise", str(self.child_pid_file), "--", *argv]
         return self.start(supervisor, env=env, cwd=cwd, marker=Path(argv[0]).name)
 
+    def marker(self) -> str | None:
+        """The marker of the process the pid file names (tells which program a name stands for)."""
+        try:
+            return self.pid_file.read_text().split(maxsplit=1)[1]
+        except (FileNotFoundError, IndexError):
+            return None
+
     def start(
         self,
         argv: Sequence[str],
@@ -53,7 +60,11 @@ class ManagedProcess:
         cwd: Path | None = None,
         marker: str | None = None,
     ) -> int:
-        """Start `argv` in its own process group unless it is already running; return its pid."""
+        """Start `argv` in its own process group unless it is already running; return its pid.
+
+        `marker` is a word of the command line that identifies the process (default: the program's name); a
+        shared interpreter such as `java` needs a more specific one.
+        """
         running = self.pid()
         if running:
             return running
@@ -69,7 +80,7 @@ class ManagedProcess:
                 cwd=cwd,
                 start_new_session=True,  # a terminal's Ctrl-C or a dying parent does not take it down
             )
-        # The marker (the program's name) guards against signalling an unrelated process that reused the pid.
+        # The marker guards against signalling an unrelated process that reused the pid.
         marker = marker or Path(argv[0]).name
         self.pid_file.write_text(f"{proc.pid} {marker}")
         # Until the child has exec'd, its command line is still ours: wait so `pid()` recognises it at once.

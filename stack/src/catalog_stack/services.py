@@ -64,6 +64,8 @@ def service_env(config: StackConfig, endpoints: Endpoints, extra_env: dict[str, 
     """The environment every service of a stack gets."""
     # The API stores uploads and the importer reads them: one object store per stack, whatever each one's cwd.
     defaults = {"OBJECT_STORE_DIR": str(config.root / "objects")}
+    if os.environ.get("CATALOG_BROKER") == "tansu":
+        defaults["RELAY_FENCING"] = "false"  # Tansu has no Kafka transactions
     env = {**defaults, **os.environ, **endpoints.env(), **extra_env}
     # Media URLs point at the stack's own API (which serves the local store under /media/) unless told otherwise.
     env.setdefault("MEDIA_BASE_URL", f"http://127.0.0.1:{env.get('API_PORT', '8000')}/media")
