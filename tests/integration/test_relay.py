@@ -1,5 +1,6 @@
 """The outbox relay against the real PostgreSQL and broker: order, late commits, clean-up, failover."""
 
+import json
 import os
 import signal
 import subprocess
@@ -11,12 +12,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from catalog_kit.db import libpq_conninfo
+from catalog_kit.envelope import EventEnvelope
+from catalog_kit.kafka import producer_config
 from catalog_kit.outbox import OutboxWriter
-from catalog_relay.adapters.outbox_table import LEADER_LOCK
+from catalog_relay.adapters.kafka_producer import KafkaPublisher
+from catalog_relay.adapters.outbox_table import LEADER_LOCK, OutboxRow
+from catalog_relay.domain.leadership import Fenced
 from catalog_relay.entrypoints.bootstrap import build
 from catalog_relay.service_layer.outbox_relay import OutboxRelay
 from catalog_relay.settings import RelaySettings
@@ -242,3 +248,27 @@ def test_sigterm_stops_the_relay_promptly(fresh_database: str, endpoints: Endpoi
     finally:
         proc.kill()
         proc.wait()
+
+
+def _row(row_id: int, product_id: str, version: int) -> OutboxRow:
+    envelope = EventEnvelope(type="product.updated", source="/test", subject=product_id, data={})
+    return OutboxRow(row_id, PRODUCT.name, product_id, json.dumps(snapshot(product_id, version)), envelope.headers())
+
+
+def test_a_new_leader_fences_the_old_one_at_the_broker(endpoints: Endpoints) -> None:
+    """A relay that lost its turn can get nothing more into the topic, so a failover never reorders a product."""
+    settings = RelaySettings(kafka_bootstrap_servers=endpoints.kafka_bootstrap_servers)
+    config = producer_config(settings, **{"transactional.id": f"test-relay-{uuid.uuid4()}"})
+    product = str(uuid.uuid4())
+    old = KafkaPublisher(config)
+    assert old.publish([_row(1, product, 1)], 30).delivered == {1}
+    new = KafkaPublisher(config)  # the next leader registers the same transactional id
+    try:
+        with pytest.raises(Fenced):
+            old.publish([_row(2, product, 2)], 30)
+        assert new.publish([_row(3, product, 3)], 30).delivered == {3}
+    finally:
+        old.close()
+        new.close()
+    records = consume(endpoints.kafka_bootstrap_servers, PRODUCT.name, [product], expected=3, timeout=10)
+    assert [r.event.data["version"] for r in records] == [1, 3]

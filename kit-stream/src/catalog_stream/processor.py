@@ -57,7 +57,7 @@ class ProcessorSettings(CatalogSettings):
 
 
 Handler = Callable[[EventEnvelope], Awaitable[None]]
-Periodic = Callable[[], Awaitable[None]]
+Periodic = Callable[[], Awaitable[object]]
 
 
 class _Stopped(Exception):

@@ -29,7 +29,9 @@ PRODUCT = Topic(
         "product.media_processed",
     ),
     description="Every change of a product, in order per product. One topic per aggregate keeps that order "
-    "across event types.",
+    "across event types. The outbox relay publishes in Kafka transactions (a new relay leader fences the old one "
+    "at the broker): read with isolation.level=read_committed, or an aborted batch's records (sent again after "
+    "it) show up twice. At least once: a record may repeat; keep the highest version per product.",
 )
 
 IMPORTS = Topic(

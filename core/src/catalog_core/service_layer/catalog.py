@@ -66,6 +66,15 @@ class ProductCatalog:
         self._announce("product.updated", product.id, product.snapshot())
         return product
 
+    def reannounce(self, product_id: uuid.UUID) -> bool:
+        """Announce the product as it is now again (`product.updated`, same version): heals what a lost event left
+        behind downstream; consumers treat it as the duplicate it is wherever they are up to date."""
+        product = self.products.get(product_id)
+        if product is None:
+            return False
+        self._announce("product.updated", product.id, product.snapshot())
+        return True
+
     def add_image(self, product_id: uuid.UUID, url: str, if_match: set[str] | None = None) -> Product:
         """Append `url` to the product's images (an uploaded image); already listed: no new version."""
         current = self._lock(product_id, if_match)

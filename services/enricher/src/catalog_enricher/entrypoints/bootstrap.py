@@ -2,9 +2,11 @@
 
 from catalog_enricher.adapters.catalog_store import EnrichmentStore
 from catalog_enricher.adapters.fault_injection import FaultyProvider
+from catalog_enricher.adapters.pipeline_gaps import PipelineGaps
 from catalog_enricher.adapters.provider import EnrichmentProvider, LocalProvider, ResilientProvider
 from catalog_enricher.domain.taxonomy import Taxonomy
 from catalog_enricher.service_layer.enrichment import Enricher
+from catalog_enricher.service_layer.reconciliation import Reconciler
 from catalog_enricher.settings import EnricherSettings
 from catalog_kit.db import make_engine, make_session_factory
 from catalog_kit.envelope import EventEnvelope
@@ -31,11 +33,10 @@ def provider(settings: EnricherSettings) -> EnrichmentProvider:
 
 def build(settings: EnricherSettings) -> Processor:
     """The enricher's stream processor: every product event goes to `Enricher.handle`."""
+    sessions = make_session_factory(make_engine(settings.database_url, pool_size=2))
+    outbox = OutboxWriter(SOURCE, settings.public_base_url)
     enricher = Enricher(
-        store=EnrichmentStore(
-            make_session_factory(make_engine(settings.database_url, pool_size=2)),
-            OutboxWriter(SOURCE, settings.public_base_url),
-        ),
+        store=EnrichmentStore(sessions, outbox),
         provider=provider(settings),
         taxonomy=Taxonomy.default(),
     )
@@ -45,4 +46,7 @@ def build(settings: EnricherSettings) -> Processor:
         await enricher.handle(event)
 
     processor.agent(PRODUCT, handle)
+    if settings.reconcile_interval_s > 0:
+        reconciler = Reconciler(PipelineGaps(sessions, outbox), settings.reconcile_after_s, settings.reconcile_batch)
+        processor.timer(settings.reconcile_interval_s)(reconciler.tick)
     return processor
