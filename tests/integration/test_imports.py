@@ -416,3 +416,29 @@ def test_an_upload_cut_short_stores_nothing(imports: ImportSetup) -> None:
     assert response.status_code == 422
     assert "incomplete" in response.json()["detail"]
     assert [p for p in imports.store.root.rglob("*") if p.is_file()] == []
+
+
+def test_concurrent_imports_of_overlapping_feeds_report_no_false_duplicates(imports: ImportSetup, unique: str) -> None:
+    """Two suppliers' feeds name the same new products: whichever job creates one, the other updates it."""
+    rows = [f"OV{unique}-{n},Overlap tee {n},Brand {unique},9.90,EUR,{n}" for n in range(400)]
+    # The second supplier lists them the other way round: the two jobs' chunks meet, and overlap, in the middle.
+    feeds = [rows, rows[::-1]]
+    jobs = [
+        imports.upload(("sku,name,brand,price,currency,stock\n" + "\n".join(f) + "\n").encode(), name=f"s{n}")["id"]
+        for n, f in enumerate(feeds)
+    ]
+    start = threading.Barrier(2)
+    finished: dict[str, dict[str, Any]] = {}
+
+    def run(job_id: str) -> None:
+        start.wait()
+        finished[job_id] = imports.run(job_id)
+
+    threads = [threading.Thread(target=run, args=(job_id,)) for job_id in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert {job["state"] for job in finished.values()} == {"COMPLETED"}, [imports.rows(j, "failed")[:3] for j in jobs]
+    assert sum(job["rows"]["created"] for job in finished.values()) == 400  # each product created exactly once
+    assert len(imports.products(f"Brand {unique}")) == 400

@@ -5,10 +5,10 @@ after each quick failure (0.5 s doubling to 30 s; a child that ran a minute star
 why. SIGTERM/SIGINT to the process group stop the child politely and end the supervisor. The child's pid is kept
 in a file of its own, so an operator or a fault drill can signal exactly the service and not its supervisor.
 
-Only the standard library is imported: a supervisor per service must cost next to nothing.
+It imports the standard library and the JSON log format only: a supervisor per service must cost next to nothing.
 """
 
-import json
+import logging
 import os
 import signal
 import subprocess
@@ -17,6 +17,10 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
+
+from catalog_kit.jsonlog import configure_logging  # standard library only: cheap to import
+
+log = logging.getLogger("catalog_stack.supervise")
 
 FIRST_DELAY_S = 0.5
 MAX_DELAY_S = 30.0
@@ -33,11 +37,6 @@ def restart_delay(previous: float, ran_for_s: float) -> float:
 
 def exit_reason(returncode: int) -> str:
     return f"killed by {signal.Signals(-returncode).name}" if returncode < 0 else f"exited with code {returncode}"
-
-
-def _log(event: str, **fields: object) -> None:
-    record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "level": "WARNING", "logger": "supervisor"}
-    print(json.dumps({**record, "message": event, **fields}), flush=True)
 
 
 def supervise(child_pid_file: Path, command: list[str]) -> int:
@@ -61,12 +60,14 @@ def supervise(child_pid_file: Path, command: list[str]) -> int:
             break
         ran_for = time.monotonic() - started
         delay = restart_delay(delay, ran_for)
-        _log(
+        log.warning(
             "service ended; restarting",
-            command=command[0],
-            reason=exit_reason(returncode),
-            ran_for_s=round(ran_for, 1),
-            restart_in_s=delay,
+            extra={
+                "command": command[0],
+                "reason": exit_reason(returncode),
+                "ran_for_s": round(ran_for, 1),
+                "restart_in_s": delay,
+            },
         )
         stopping.wait(delay)
     if child is not None and child.poll() is None:
@@ -82,6 +83,7 @@ def main() -> None:
     args = sys.argv[1:]
     if len(args) < 3 or args[1] != "--":
         sys.exit("usage: python -m catalog_stack.supervise <child-pid-file> -- <command…>")
+    configure_logging(f"supervisor:{Path(args[2]).name}")
     sys.exit(supervise(Path(args[0]), args[2:]))
 
 

@@ -142,6 +142,16 @@ class ChunkWriter:
         ready: list[_Ready] = []
         for r in drafts:
             clash = next((sku for sku in r.draft.skus() if _taken(sku.lower(), r, owners, wanted)), None)
+            if clash is not None and r.current is None and clash.lower() == r.planned.key:
+                # Created by another import since `existing` was read: this row updates that product instead.
+                current = catalog.products.get_by_skus([r.planned.sku], for_update=True).get(r.planned.key)
+                revised = draft(r.planned, current, self.format) if current is not None else None
+                if isinstance(revised, list):
+                    outcomes += revised
+                    continue
+                if revised is not None:
+                    r = _Ready(r.planned, revised, current)
+                    clash = next((sku for sku in r.draft.skus() if _taken(sku.lower(), r, owners, wanted)), None)
             if clash is not None:
                 outcomes += self._duplicate(r.planned, clash)
                 continue
@@ -158,7 +168,8 @@ class ChunkWriter:
                 with session.begin_nested():
                     [(product, outcome)] = catalog.upsert_many([(r.draft, r.current)])
             except DuplicateSku as exc:
-                outcomes += self._duplicate(r.planned, exc.sku)
+                concurrent = self._update_of_concurrent_create(session, catalog, r, exc.sku)
+                outcomes += concurrent if concurrent is not None else self._duplicate(r.planned, exc.sku)
             except (IntegrityError, DataError) as exc:
                 message = f"the catalog refused the product: {str(exc.orig).splitlines()[0]}"
                 outcomes += failed(
@@ -167,6 +178,26 @@ class ChunkWriter:
             else:
                 outcomes += succeeded(r.planned, RowStatus(outcome.value), product.id)
         return outcomes
+
+    def _update_of_concurrent_create(
+        self, session: Session, catalog: ProductCatalog, r: _Ready, sku: str
+    ) -> list[RowOutcome] | None:
+        """A product to create whose own SKU another import created meanwhile is that very product, not a
+        duplicate: write this row as an update of it. None when the SKU really belongs to another product."""
+        if r.current is not None or sku.lower() != r.planned.key:
+            return None
+        current = catalog.products.get_by_skus([r.planned.sku], for_update=True).get(r.planned.key)
+        if current is None:
+            return None
+        result = draft(r.planned, current, self.format)
+        if isinstance(result, list):
+            return result
+        try:
+            with session.begin_nested():
+                [(product, outcome)] = catalog.upsert_many([(result, current)])
+        except DuplicateSku as exc:
+            return self._duplicate(r.planned, exc.sku)
+        return succeeded(r.planned, RowStatus(outcome.value), product.id)
 
     def _duplicate(self, planned: PlannedProduct, sku: str) -> list[RowOutcome]:
         row, field = self._sku_origin(planned, sku)
