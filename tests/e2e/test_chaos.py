@@ -13,6 +13,7 @@ searchable and enriched.
 """
 
 import os
+import shutil
 import threading
 import time
 import uuid
@@ -117,11 +118,16 @@ class Chaos:
         os.kill(pid, 9)
 
 
+ARTIFACTS = Path(__file__).resolve().parents[2] / ".local" / "chaos"
+
+
 @pytest.fixture
-def chaos(tmp_path: Path) -> Iterator[Chaos]:
+def chaos() -> Iterator[Chaos]:
     if os.environ.get("DATABASE_URL") or os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         pytest.skip("restarts the database and the broker: needs the local ones the test starts itself")
-    config = StackConfig(root=tmp_path / "stack", pg_port=free_port(), broker_port=free_port())
+    # The last run's stack (logs included) stays under .local/chaos for a look afterwards.
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    config = StackConfig(root=ARTIFACTS, pg_port=free_port(), broker_port=free_port())
     api, search = free_port(), free_port()
     services = platform_services(api, search, [free_port() for _ in range(4)])
     env = {"API_KEYS": WRITE_KEY, "API_PORT": str(api), "SEARCH_PORT": str(search), "IMPORT_STALE_AFTER_S": "10"}
