@@ -89,6 +89,8 @@ Catalog platform is running.
   Write key     Authorization: Bearer {key}
   PostgreSQL    {endpoints.database_url}
   Kafka         {endpoints.kafka_bootstrap_servers}   (topic catalog.product.v1)
+  Processors    health and readiness on 127.0.0.1:{SEARCH_PORT + 1}-{SEARCH_PORT + 4} (/healthz, /readyz)
+  Status        make status   (every service's readiness and lag)
   Logs          {config.root / "log"}/
 Try:
   curl -s -X POST {base}/products -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\

@@ -2,7 +2,7 @@
 
 Runs the command as a child and starts it again when it exits on its own (a crash, `kill -9`), waiting longer
 after each quick failure (0.5 s doubling to 30 s; a child that ran a minute starts the count afresh) and logging
-why. SIGTERM/SIGINT to the process group stop the child politely and end the supervisor. The child's pid is kept
+why. SIGTERM/SIGINT stop the child politely and end the supervisor. The child's pid is kept
 in a file of its own, so an operator or a fault drill can signal exactly the service and not its supervisor.
 
 It imports the standard library and the JSON log format only: a supervisor per service must cost next to nothing.
@@ -44,8 +44,11 @@ def supervise(child_pid_file: Path, command: list[str]) -> int:
     child: subprocess.Popen[bytes] | None = None
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
-        # The signal reaches the child too: both share the process group that `catalog-stack stop` signals.
         stopping.set()
+        # Passed on as SIGTERM, whoever was signalled: the whole group (`catalog-stack stop`) or just us (`kill`).
+        # A second SIGTERM is harmless to every service; a second SIGINT would make uvicorn skip its shutdown.
+        if child is not None and child.poll() is None:
+            child.send_signal(signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
