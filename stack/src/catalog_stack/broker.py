@@ -161,8 +161,7 @@ class KafkaBroker(LocalBroker):
             f"{lib}/*",
             "kafka.tools.StorageTool",
             "format",
-            "--cluster-id",
-            cluster_id,
+            f"--cluster-id={cluster_id}",  # one argument: an id may start with "-"
             "--config",
             str(self.config_file),
         ]
