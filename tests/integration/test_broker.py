@@ -5,7 +5,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
@@ -31,6 +31,22 @@ def _produce_one(settings: CatalogSettings, key: bytes, value: bytes) -> tuple[i
     [(error, message)] = delivered
     assert error is None
     return message.partition() or 0, message.offset() or 0
+
+
+def _committed(consumer: Consumer, partition: int) -> int | None:
+    """The group's committed offset on the product topic; None while the broker still loads the group's state."""
+    loading = {
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+    }
+    try:
+        [position] = consumer.committed([TopicPartition(PRODUCT.name, partition)], timeout=10)
+    except KafkaException as exc:
+        if exc.args[0].code() in loading:
+            return None
+        raise
+    return position.offset
 
 
 def test_an_existing_topic_with_another_partition_count_is_refused(endpoints: Endpoints) -> None:
@@ -85,8 +101,7 @@ def test_kafka_keeps_topics_records_and_committed_offsets_across_a_restart(
         assert {t.name: len(topics[t.name].partitions) for t in TOPICS} == {t.name: t.partitions for t in TOPICS}
         consumer = Consumer(group)
         try:
-            [committed] = consumer.committed([TopicPartition(PRODUCT.name, partition)], timeout=30)
-            assert committed.offset == offset + 1
+            assert wait_until(lambda: _committed(consumer, partition), timeout=60) == offset + 1
             low, high = consumer.get_watermark_offsets(TopicPartition(PRODUCT.name, partition), timeout=10)
             assert (low, high) == (0, offset + 1)
         finally:
