@@ -56,7 +56,7 @@ def start_importer(importer_env: dict[str, str], tmp_path: Path) -> Iterator[Cal
 
     def start(name: str) -> ManagedProcess:
         process = ManagedProcess(name, tmp_path / "run", tmp_path / "log")
-        process.start([bin_path("catalog-importer")], env=importer_env, cwd=tmp_path)  # faust's data dir: the cwd
+        process.start([bin_path("catalog-importer")], env=importer_env, cwd=tmp_path)
         started.append(process)
         return process
 

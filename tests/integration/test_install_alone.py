@@ -1,6 +1,6 @@
 """Each service installs alone: its locked dependencies into a scratch venv, then its entrypoints import there.
 
-A service that does not serve HTTP must not bring FastAPI, one that does not consume must not bring faust: the
+A service that does not serve HTTP must not bring FastAPI, one that does not consume must not bring aiokafka: the
 proof is that the module cannot even be found in its environment.
 """
 
@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # distribution → (entrypoint modules, frameworks that must be absent)
 SERVICES = {
-    "catalog-relay": (["catalog_relay.entrypoints.relay"], ["fastapi", "faust", "alembic", "boto3"]),
-    "catalog-product-api": (["catalog_api.entrypoints.http"], ["faust"]),
+    "catalog-relay": (["catalog_relay.entrypoints.relay"], ["fastapi", "aiokafka", "faust", "alembic", "boto3"]),
+    "catalog-product-api": (["catalog_api.entrypoints.http"], ["aiokafka", "faust"]),
     "catalog-enricher": (["catalog_enricher.entrypoints.worker"], ["fastapi", "boto3"]),
     "catalog-media": (["catalog_media.entrypoints.worker", "catalog_media.entrypoints.regenerate"], ["fastapi"]),
     "catalog-importer": (["catalog_importer.entrypoints.worker"], ["fastapi"]),

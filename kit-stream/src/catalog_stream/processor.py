@@ -70,7 +70,7 @@ class Processor:
     def __init__(self, name: str, settings: ProcessorSettings) -> None:
         self.name = name
         self.settings = settings
-        self.group_id = f"catalog-{name}"  # the same group the faust-based processors used: offsets carry over
+        self.group_id = f"catalog-{name}"  # the group ids the processors always had: committed offsets carry over
         self.dead_letters_topic = dead_letter_topic(name)
         self.health = ConsumerHealth(name, settings.stall_after_s, settings.max_ready_lag)
         self._handlers: dict[str, Handler] = {}
@@ -80,10 +80,6 @@ class Processor:
         self._stop = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
-
-    @property
-    def dead_lettered(self) -> int:
-        return self.health.dead_lettered
 
     def agent(self, topic: Topic, handler: Handler) -> None:
         """Feed every record of `topic` to `handler`, in order per partition, with retries and dead letters."""
