@@ -85,9 +85,14 @@ def error_responses(*declared: int | Mapping[int, str]) -> dict[int | str, dict[
     return responses
 
 
-def complete_openapi(app: FastAPI) -> None:
-    """Add what `error_responses()` refers to, and mark the headers routes require, in `app`'s OpenAPI document."""
+def complete_openapi(app: FastAPI, query_maximums: Mapping[str, int] | None = None) -> None:
+    """Add what `error_responses()` refers to, and mark the headers routes require, in `app`'s OpenAPI document.
+
+    `query_maximums` documents the upper bounds that routes check against settings per request (see
+    `catalog_http.bounds`), by query parameter name: e.g. `{"limit": settings.page_size_max}` for every `limit`.
+    """
     generate = app.openapi
+    maximums = dict(query_maximums or {})
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -96,6 +101,7 @@ def complete_openapi(app: FastAPI) -> None:
             for operations in document.get("paths", {}).values():
                 for operation in operations.values():
                     _require_headers(operation)
+                    _bound_query(operation, maximums)
         return app.openapi_schema or {}
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -106,3 +112,9 @@ def _require_headers(operation: dict[str, Any]) -> None:
     for parameter in operation.get("parameters", []):
         if parameter.get("in") == "header" and parameter["name"].lower() in required:
             parameter["required"] = True
+
+
+def _bound_query(operation: dict[str, Any], maximums: Mapping[str, int]) -> None:
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") == "query" and parameter["name"] in maximums:
+            parameter.setdefault("schema", {})["maximum"] = maximums[parameter["name"]]

@@ -4,18 +4,18 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from catalog_api.entrypoints.cursors import decode_cursor, encode_cursor
+from catalog_api.entrypoints.deps import Imports, Outbox, PageLimit, Sessions, Settings, Store, WriterKey
 from catalog_api.entrypoints.problems import Problem
 from catalog_api.entrypoints.uploads import Upload, receive_upload
 from catalog_api.service_layer.imports import ImportRequests, feed_key
-from catalog_api.settings import ApiSettings
 from catalog_core.domain.imports import (
     NEEDS_ATTENTION,
     SUCCEEDED,
@@ -31,8 +31,6 @@ from catalog_core.domain.imports import (
 )
 from catalog_core.domain.model import new_id
 from catalog_http.openapi import error_responses
-from catalog_kit.db import session_per_request
-from catalog_kit.object_store import ObjectStore
 from catalog_kit.outbox import OutboxWriter
 
 log = logging.getLogger("catalog_api.imports")
@@ -65,150 +63,155 @@ _ROW_FILTERS: dict[str, frozenset[RowStatus]] = {
 }
 
 
-def imports_router(
-    settings: ApiSettings,
-    sessions: sessionmaker[Session],
-    outbox: OutboxWriter,
-    writer: Callable[..., str],
-    store: ObjectStore,
-) -> APIRouter:
-    router = APIRouter(prefix="/imports", tags=["imports"])
+router = APIRouter(prefix="/imports", tags=["imports"])
 
-    db = session_per_request(sessions)
 
-    Writer = Annotated[str, Depends(writer)]
-    Db = Annotated[Session, Depends(db)]
+@router.post(
+    "",
+    status_code=202,
+    openapi_extra=_upload_body(required=True),
+    responses=error_responses(
+        401,
+        {
+            413: "Feed larger than MAX_IMPORT_BYTES",
+            415: "Not multipart/form-data",
+            422: "No file, or no/unknown format",
+        },
+    ),
+)
+async def submit_import(
+    request: Request, principal: WriterKey, settings: Settings, sessions: Sessions, outbox: Outbox, store: Store
+) -> JSONResponse:
+    """Upload a feed (multipart: `file`, and `format` = csv | jsonl unless the file part's Content-Type says it).
 
-    def in_transaction(command: Callable[[ImportRequests], ImportJob]) -> ImportJob:
-        with sessions() as session, session.begin():
-            return command(ImportRequests(session, outbox))
-
-    @router.post(
-        "",
-        status_code=202,
-        openapi_extra=_upload_body(required=True),
-        responses=error_responses(
-            401,
-            {
-                413: "Feed larger than MAX_IMPORT_BYTES",
-                415: "Not multipart/form-data",
-                422: "No file, or no/unknown format",
-            },
-        ),
-    )
-    async def submit_import(request: Request, principal: Writer) -> JSONResponse:
-        """Upload a feed (multipart: `file`, and `format` = csv | jsonl unless the file part's Content-Type says it).
-
-        The job runs in the background; follow `status_url`.
-        """
-        job_id = new_id()
-        upload = await receive_upload(request, store, feed_key(job_id), settings.max_import_bytes)
-        try:
-            fmt = _format(upload)
-            job = await run_in_threadpool(
-                in_transaction,
-                lambda r: r.submit(job_id, upload.stored, fmt, upload.file_name, principal),
-            )
-        except BaseException:
-            store.delete(upload.stored.key)  # no job points at it
-            raise
-        log.info(
-            "import submitted",
-            extra={"job_id": str(job.id), "format": str(fmt), "bytes": upload.stored.size, "principal": principal},
+    The job runs in the background; follow `status_url`.
+    """
+    job_id = new_id()
+    upload = await receive_upload(request, store, feed_key(job_id), settings.max_import_bytes)
+    try:
+        fmt = _format(upload)
+        job = await run_in_threadpool(
+            _in_transaction,
+            sessions,
+            outbox,
+            lambda r: r.submit(job_id, upload.stored, fmt, upload.file_name, principal),
         )
-        return _accepted(job)
-
-    @router.get("", responses=error_responses(422, {400: "Invalid cursor"}))
-    def list_imports(
-        session: Db,
-        state: JobState | None = None,
-        cursor: str | None = None,
-        limit: Annotated[int, Query(ge=1, le=settings.page_size_max)] = 50,
-    ) -> dict[str, Any]:
-        """Jobs, newest first; follow `next_cursor` until it is null."""
-        requests = ImportRequests(session, outbox)
-        page = requests.jobs.page(state=state, before=decode_cursor(cursor, uuid.UUID), limit=limit + 1)
-        items = page[:limit]
-        now = datetime.now(UTC)
-        return {
-            "items": [job.view(now) for job in items],
-            "next_cursor": encode_cursor(str(items[-1].id)) if len(page) > limit else None,
-        }
-
-    @router.get("/{job_id}", responses=error_responses(422, {404: "Unknown job"}))
-    def get_import(job_id: uuid.UUID, session: Db) -> dict[str, Any]:
-        """State, row counts, progress, rate, times and failed rows by error category."""
-        return _get(ImportRequests(session, outbox), job_id).view(datetime.now(UTC))
-
-    @router.get("/{job_id}/rows", responses=error_responses(422, {400: "Invalid cursor", 404: "Unknown job"}))
-    def list_import_rows(
-        job_id: uuid.UUID,
-        session: Db,
-        status: RowFilter | None = None,
-        cursor: str | None = None,
-        limit: Annotated[int, Query(ge=1, le=settings.page_size_max)] = 50,
-    ) -> dict[str, Any]:
-        """What happened to each row, in row order: `?status=failed` lists the rows to fix, with the field at fault.
-
-        `attention` = failed or skipped (rows of a product that another of its rows made fail).
-        """
-        requests = ImportRequests(session, outbox)
-        _get(requests, job_id)
-        after = decode_cursor(cursor, int) or 0
-        statuses = sorted(_ROW_FILTERS[status]) if status else None
-        page = requests.jobs.rows(job_id, statuses=statuses, after=after, limit=limit + 1)
-        items = page[:limit]
-        return {"items": items, "next_cursor": encode_cursor(items[-1]["row"]) if len(page) > limit else None}
-
-    @router.post(
-        "/{job_id}/retry-failed",
-        status_code=202,
-        openapi_extra=_upload_body(required=False),
-        responses=error_responses(
-            401, 413, 415, 422, {404: "Unknown job", 409: "No failed rows to retry, or the job is not finished"}
-        ),
+    except BaseException:
+        store.delete(upload.stored.key)  # no job points at it
+        raise
+    log.info(
+        "import submitted",
+        extra={"job_id": str(job.id), "format": str(fmt), "bytes": upload.stored.size, "principal": principal},
     )
-    async def retry_failed_rows(job_id: uuid.UUID, request: Request, _: Writer) -> JSONResponse:
-        """Process the failed rows (and the rows skipped with them) again, each at most IMPORT_MAX_ROW_ATTEMPTS
-        times in all.
+    return _accepted(job)
 
-        Without a body the rows are read from the job's feed again (for failures the catalog caused: a SKU since
-        freed, a product since created). With a multipart `file`, the rows are read from that corrected copy of
-        the feed, which must keep every row where it was (fix rows in place; do not add or remove rows).
-        """
-        job = await run_in_threadpool(lambda: in_transaction(lambda r: _get(r, job_id)))
-        _conflict_as_problem(lambda: check_retryable(job.state))
-        upload: Upload | None = None
-        if request.headers.get("content-type", "").lower().startswith("multipart/"):
-            key = feed_key(job_id, correction=uuid.uuid4())
-            upload = await receive_upload(request, store, key, settings.max_import_bytes)
-        try:
-            fmt = _format(upload, default=job.format) if upload else None
-            stored = upload.stored if upload else None
-            job = await run_in_threadpool(
-                in_transaction,
-                lambda r: _conflict_as_problem(lambda: r.retry_failed(job_id, stored, fmt)),
-            )
-        except BaseException:
-            if upload is not None:
-                store.delete(upload.stored.key)
-            raise
-        log.info("import retry requested", extra={"job_id": str(job_id), "corrected_feed": upload is not None})
-        return _accepted(job)
 
-    @router.post(
-        "/{job_id}/cancel",
-        status_code=202,
-        responses=error_responses(401, 422, {404: "Unknown job", 409: "Already finished"}),
-    )
-    def cancel_import(job_id: uuid.UUID, _: Writer) -> JSONResponse:
-        """Cancel a job: a pending one at once, a running one at its next chunk boundary (rows already committed
-        stay committed)."""
-        job = in_transaction(lambda r: _conflict_as_problem(lambda: r.cancel(job_id)))
-        log.info("import cancel requested", extra={"job_id": str(job_id), "state": str(job.state)})
-        return _accepted(job)
+@router.get("", responses=error_responses(422, {400: "Invalid cursor"}))
+def list_imports(
+    requests: Imports, limit: PageLimit, state: JobState | None = None, cursor: str | None = None
+) -> dict[str, Any]:
+    """Jobs, newest first; follow `next_cursor` until it is null."""
+    page = requests.jobs.page(state=state, before=decode_cursor(cursor, uuid.UUID), limit=limit + 1)
+    items = page[:limit]
+    now = datetime.now(UTC)
+    return {
+        "items": [job.view(now) for job in items],
+        "next_cursor": encode_cursor(str(items[-1].id)) if len(page) > limit else None,
+    }
 
-    return router
+
+@router.get("/{job_id}", responses=error_responses(422, {404: "Unknown job"}))
+def get_import(job_id: uuid.UUID, requests: Imports) -> dict[str, Any]:
+    """State, row counts, progress, rate, times and failed rows by error category."""
+    return _get(requests, job_id).view(datetime.now(UTC))
+
+
+@router.get("/{job_id}/rows", responses=error_responses(422, {400: "Invalid cursor", 404: "Unknown job"}))
+def list_import_rows(
+    job_id: uuid.UUID,
+    requests: Imports,
+    limit: PageLimit,
+    status: RowFilter | None = None,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """What happened to each row, in row order: `?status=failed` lists the rows to fix, with the field at fault.
+
+    `attention` = failed or skipped (rows of a product that another of its rows made fail).
+    """
+    _get(requests, job_id)
+    after = decode_cursor(cursor, int) or 0
+    statuses = sorted(_ROW_FILTERS[status]) if status else None
+    page = requests.jobs.rows(job_id, statuses=statuses, after=after, limit=limit + 1)
+    items = page[:limit]
+    return {"items": items, "next_cursor": encode_cursor(items[-1]["row"]) if len(page) > limit else None}
+
+
+@router.post(
+    "/{job_id}/retry-failed",
+    status_code=202,
+    openapi_extra=_upload_body(required=False),
+    responses=error_responses(
+        401, 413, 415, 422, {404: "Unknown job", 409: "No failed rows to retry, or the job is not finished"}
+    ),
+)
+async def retry_failed_rows(
+    job_id: uuid.UUID,
+    request: Request,
+    _: WriterKey,
+    settings: Settings,
+    sessions: Sessions,
+    outbox: Outbox,
+    store: Store,
+) -> JSONResponse:
+    """Process the failed rows (and the rows skipped with them) again, each at most IMPORT_MAX_ROW_ATTEMPTS
+    times in all.
+
+    Without a body the rows are read from the job's feed again (for failures the catalog caused: a SKU since
+    freed, a product since created). With a multipart `file`, the rows are read from that corrected copy of
+    the feed, which must keep every row where it was (fix rows in place; do not add or remove rows).
+    """
+    job = await run_in_threadpool(_in_transaction, sessions, outbox, lambda r: _get(r, job_id))
+    _conflict_as_problem(lambda: check_retryable(job.state))
+    upload: Upload | None = None
+    if request.headers.get("content-type", "").lower().startswith("multipart/"):
+        key = feed_key(job_id, correction=uuid.uuid4())
+        upload = await receive_upload(request, store, key, settings.max_import_bytes)
+    try:
+        fmt = _format(upload, default=job.format) if upload else None
+        stored = upload.stored if upload else None
+        job = await run_in_threadpool(
+            _in_transaction,
+            sessions,
+            outbox,
+            lambda r: _conflict_as_problem(lambda: r.retry_failed(job_id, stored, fmt)),
+        )
+    except BaseException:
+        if upload is not None:
+            store.delete(upload.stored.key)
+        raise
+    log.info("import retry requested", extra={"job_id": str(job_id), "corrected_feed": upload is not None})
+    return _accepted(job)
+
+
+@router.post(
+    "/{job_id}/cancel",
+    status_code=202,
+    responses=error_responses(401, 422, {404: "Unknown job", 409: "Already finished"}),
+)
+def cancel_import(job_id: uuid.UUID, _: WriterKey, sessions: Sessions, outbox: Outbox) -> JSONResponse:
+    """Cancel a job: a pending one at once, a running one at its next chunk boundary (rows already committed
+    stay committed)."""
+    job = _in_transaction(sessions, outbox, lambda r: _conflict_as_problem(lambda: r.cancel(job_id)))
+    log.info("import cancel requested", extra={"job_id": str(job_id), "state": str(job.state)})
+    return _accepted(job)
+
+
+def _in_transaction(
+    sessions: sessionmaker[Session], outbox: OutboxWriter, command: Callable[[ImportRequests], ImportJob]
+) -> ImportJob:
+    """`command` in a transaction of its own (the request's session is not used across an upload)."""
+    with sessions() as session, session.begin():
+        return command(ImportRequests(session, outbox))
 
 
 def _get(requests: ImportRequests, job_id: uuid.UUID) -> ImportJob:

@@ -1,0 +1,45 @@
+"""What the search API's routes depend on: typed aliases (`Annotated[T, Depends(provider)]`) and their providers.
+
+The composition root (`search_api.create_app`) puts the settings and the read model's engine on `app.state` with
+`install`; a test replaces any provider with `app.dependency_overrides[provider] = replacement`.
+"""
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+from sqlalchemy import Engine
+
+from catalog_indexer.settings import IndexerSettings
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """The parts one app shares between its requests, built by the composition root."""
+
+    settings: IndexerSettings
+    engine: Engine
+
+
+def install(app: FastAPI, wiring: Wiring) -> None:
+    app.state.wiring = wiring
+
+
+def _wiring(request: Request) -> Wiring:
+    wiring = getattr(request.app.state, "wiring", None)
+    if not isinstance(wiring, Wiring):
+        raise RuntimeError("the app was not built by create_app(): no wiring on app.state")
+    return wiring
+
+
+async def get_settings(request: Request) -> IndexerSettings:
+    return _wiring(request).settings
+
+
+async def get_engine(request: Request) -> Engine:
+    """The engine of the database holding the read model (`search.documents`)."""
+    return _wiring(request).engine
+
+
+Settings = Annotated[IndexerSettings, Depends(get_settings)]
+ReadModel = Annotated[Engine, Depends(get_engine)]
