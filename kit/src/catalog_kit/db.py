@@ -1,7 +1,5 @@
 """Database engine and sessions (SQLAlchemy 2 over psycopg 3)."""
 
-from collections.abc import Callable, Iterator
-
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,13 +18,3 @@ def libpq_conninfo(database_url: str) -> str:
     """The plain libpq URL of a SQLAlchemy URL, for code that talks to psycopg directly (LISTEN, advisory locks)."""
     url = make_url(database_url).set(drivername="postgresql")
     return url.render_as_string(hide_password=False)
-
-
-def session_per_request(sessions: sessionmaker[Session]) -> Callable[[], Iterator[Session]]:
-    """A FastAPI dependency: one session per request, closed when the response is done."""
-
-    def session() -> Iterator[Session]:
-        with sessions() as opened:
-            yield opened
-
-    return session
