@@ -219,7 +219,7 @@ def run_relay(conninfo: str, settings: RelaySettings, rows: int, timeout: float)
     return (
         Phase("relay (polled until empty)", rows, polled),
         Phase("relay (to last published_at)", rows, float(last[0])),
-        relay.published_total,
+        relay.health.published_total,
     )
 
 

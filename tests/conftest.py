@@ -27,7 +27,7 @@ from catalog_kit.db import libpq_conninfo, make_engine, make_session_factory
 from catalog_stack.infra import Endpoints, StackConfig, migrate, start_infrastructure, stop_infrastructure
 from catalog_stack.processes import ManagedProcess
 from catalog_stack.services import (
-    PROCESSORS,
+    HEALTH_SERVICES,
     Service,
     platform_services,
     service_env,
@@ -172,7 +172,7 @@ def fresh_database(endpoints: Endpoints) -> Iterator[str]:
 def running_system(stack_config: StackConfig, endpoints: Endpoints) -> Iterator["System"]:
     """Every service of the platform as a real process."""
     api, search = free_port(), free_port()
-    health_ports = tuple(free_port() for _ in PROCESSORS)
+    health_ports = tuple(free_port() for _ in HEALTH_SERVICES)
     services = platform_services(api, search, health_ports)
     env = {"API_KEYS": WRITE_KEY, "API_PORT": str(api), "SEARCH_PORT": str(search)}
     system = System(api, search, health_ports, stack_config, service_env(stack_config, endpoints, env))

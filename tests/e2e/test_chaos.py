@@ -31,7 +31,7 @@ from catalog_kit.db import libpq_conninfo
 from catalog_kit.settings import CatalogSettings
 from catalog_schemas.topics import PROCESSORS
 from catalog_stack.infra import Endpoints, StackConfig, start_infrastructure, stop_infrastructure
-from catalog_stack.services import platform_services, service_process, start_services, stop_services
+from catalog_stack.services import HEALTH_SERVICES, platform_services, service_process, start_services, stop_services
 from catalog_stream.dead_letters import read
 from tests.conftest import WRITE_KEY, free_port
 from tests.feeds import supplier_feed
@@ -129,7 +129,7 @@ def chaos() -> Iterator[Chaos]:
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
     config = StackConfig(root=ARTIFACTS, pg_port=free_port(), broker_port=free_port())
     api, search = free_port(), free_port()
-    services = platform_services(api, search, [free_port() for _ in range(4)])
+    services = platform_services(api, search, [free_port() for _ in HEALTH_SERVICES])
     env = {"API_KEYS": WRITE_KEY, "API_PORT": str(api), "SEARCH_PORT": str(search), "IMPORT_STALE_AFTER_S": "10"}
     try:
         endpoints = start_infrastructure(config)

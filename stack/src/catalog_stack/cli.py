@@ -65,7 +65,7 @@ def check_ports(config: StackConfig) -> None:
         elif service.name == "search-api":
             wanted.append((SEARCH_PORT, "SEARCH_PORT", ours))
         elif service.health_port:
-            wanted.append((service.health_port, "SEARCH_PORT (processors' health ports follow it)", ours))
+            wanted.append((service.health_port, "SEARCH_PORT (the health ports follow it)", ours))
     for port, variable, ours in wanted:
         if not ours and not port_is_free(port):
             raise PortInUse(f"port {port} on 127.0.0.1 is in use by another program; set {variable} to a free port")
@@ -89,7 +89,7 @@ Catalog platform is running.
   Write key     Authorization: Bearer {key}
   PostgreSQL    {endpoints.database_url}
   Kafka         {endpoints.kafka_bootstrap_servers}   (topic catalog.product.v1)
-  Processors    health and readiness on 127.0.0.1:{SEARCH_PORT + 1}-{SEARCH_PORT + 4} (/healthz, /readyz)
+  Health        processors and relay on 127.0.0.1:{SEARCH_PORT + 1}-{SEARCH_PORT + 5} (/healthz, /readyz)
   Status        make status   (every service's readiness and lag)
   Logs          {config.root / "log"}/
 Try:
@@ -118,6 +118,8 @@ def status() -> None:
             detail = "" if not service.ready_url or not pid else "readiness: no answer"
         elif "ready" not in report:
             detail = f"readiness: {report.get('status', report)}"
+        elif report["ready"] and "role" in report:
+            detail = f"ready, {report['role']}, backlog {report['backlog']}, published {report['published_total']}"
         elif report["ready"]:
             detail = f"ready, lag {report.get('lag', 0)}, processed {report.get('processed', 0)}"
         else:

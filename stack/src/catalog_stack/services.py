@@ -32,6 +32,8 @@ class Service:
         """What this one service gets on top of the stack's environment."""
         if not self.health_port:
             return {}
+        if self.name == "outbox-relay":
+            return {"HEALTH_PORT": str(self.health_port)}
         # One instance per service here, so its name is a stable static-membership id: a restarted processor
         # takes its partitions back without waiting for the group to notice the old one is gone.
         return {"HEALTH_PORT": str(self.health_port), "PROCESSOR_INSTANCE_ID": f"{self.name}-0"}
@@ -42,16 +44,17 @@ def bin_path(command: str) -> str:
     return str(Path(sys.executable).parent / command)
 
 
-PROCESSORS = ("indexer", "enricher", "importer", "media")
+# The services with a health port of their own, in the order of their ports after the search API's.
+HEALTH_SERVICES = ("indexer", "enricher", "importer", "media", "outbox-relay")
 
 
 def platform_services(api_port: int, search_port: int, health_ports: Sequence[int] | None = None) -> list[Service]:
-    """Every process of the platform, in start order; processors' health ports follow the search API's by default."""
-    ports = list(health_ports or range(search_port + 1, search_port + 1 + len(PROCESSORS)))
-    health = dict(zip(PROCESSORS, ports, strict=True))
+    """Every process of the platform, in start order; health ports follow the search API's by default."""
+    ports = list(health_ports or range(search_port + 1, search_port + 1 + len(HEALTH_SERVICES)))
+    health = dict(zip(HEALTH_SERVICES, ports, strict=True))
     return [
         Service("product-api", "catalog-api", f"http://127.0.0.1:{api_port}/readyz"),
-        Service("outbox-relay", "catalog-relay"),
+        Service("outbox-relay", "catalog-relay", health_port=health["outbox-relay"]),
         Service("indexer", "catalog-indexer", health_port=health["indexer"]),
         Service("search-api", "catalog-search", f"http://127.0.0.1:{search_port}/readyz"),
         Service("enricher", "catalog-enricher", health_port=health["enricher"]),

@@ -13,7 +13,7 @@ class RelaySettings(CatalogSettings):
     relay_standby_retry_s: float = 0.5
     relay_retention_hours: float = 24.0
     relay_cleanup_interval_s: float = 60.0
-    relay_report_interval_s: float = 10.0
+    relay_report_interval_s: float = 5.0  # also how fresh the backlog that readiness sees is
     relay_fencing: bool = Field(
         default=True,
         description="Publish in Kafka transactions so that a new leader fences the old one at the broker; off: a "
@@ -36,3 +36,8 @@ class RelaySettings(CatalogSettings):
     relay_producer_reset_after: int = Field(
         default=3, ge=1, description="Batches in a row with nothing acknowledged before the producer is replaced."
     )
+    relay_stall_after_s: float = Field(
+        default=60.0, description="Leader with a backlog and nothing published for this long: not ready."
+    )
+    health_host: str = "127.0.0.1"
+    health_port: int = Field(default=0, description="Port of /healthz and /readyz; 0: any free port.")

@@ -6,6 +6,7 @@ import threading
 from types import FrameType
 
 from catalog_kit.jsonlog import configure_logging
+from catalog_relay.adapters.health_http import serve_health
 from catalog_relay.entrypoints.bootstrap import build
 from catalog_relay.settings import RelaySettings
 
@@ -23,5 +24,9 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    build(settings).run(stop)
+    relay = build(settings)
+    server = serve_health(settings.health_host, settings.health_port, relay.health.report)
+    log.info("health endpoints up", extra={"port": server.server_address[1]})
+    relay.run(stop)
+    server.shutdown()
     log.info("relay stopped")

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from catalog_relay.adapters.kafka_producer import Delivery
 from catalog_relay.adapters.outbox_table import OutboxRow
+from catalog_relay.domain.health import RelayHealth
 from catalog_relay.domain.leadership import Fenced, LostLeadership, ProducerBroken, SessionLost
 from catalog_relay.domain.ordering import PendingRow, rows_to_mark
 from catalog_relay.settings import RelaySettings
@@ -57,7 +58,7 @@ class OutboxRelay:
         self.outbox = outbox
         self.publisher = publisher  # a new producer for each term as leader
         self.settings = settings
-        self.published_total = 0
+        self.health = RelayHealth(settings.relay_stall_after_s)
 
     def run(self, stop: threading.Event) -> None:
         """Contend for leadership, publish while leading, and stand by again if leadership is lost."""
@@ -68,6 +69,7 @@ class OutboxRelay:
                         self._lead(session, stop)
             except (SessionLost, LostLeadership) as exc:
                 log.warning("relay lost its database session; standing by", extra={"error": str(exc)})
+                self.health.problem = f"database session lost: {str(exc)[:200]}"
                 stop.wait(self.settings.relay_standby_retry_s)
 
     def _acquire(self, session: OutboxSession, stop: threading.Event) -> bool:
@@ -75,7 +77,9 @@ class OutboxRelay:
         while not stop.is_set():
             if session.try_lead():
                 log.info("relay is the active publisher")
+                self.health.leading()
                 return True
+            self.health.standing_by()
             if not waiting_logged:
                 log.info("relay standing by: another instance is publishing")
                 waiting_logged = True
@@ -98,10 +102,13 @@ class OutboxRelay:
                 except ProducerBroken as exc:
                     # Rows are marked only after acknowledgement, so a new producer resends what this one lost.
                     log.error("producer replaced after a fatal error", extra={"error": str(exc)})
+                    self.health.problem = f"producer failed: {str(exc)[:200]}"
                     publisher.close()
                     publisher, unacknowledged_batches = None, 0
                     continue
                 unacknowledged_batches = 0 if acknowledged or not published else unacknowledged_batches + 1
+                if acknowledged:
+                    self.health.problem = None
                 if unacknowledged_batches >= self.settings.relay_producer_reset_after:
                     # E.g. a broker that came back without this producer's state: every send fails the same way.
                     log.error("nothing acknowledged for several batches; replacing the producer")
@@ -143,7 +150,7 @@ class OutboxRelay:
         done = rows_to_mark([PendingRow(row.id, row.aggregate_id) for row in rows], delivery.delivered)
         if done and session.mark_published(done) != len(done):
             raise LostLeadership("rows were marked by another relay")
-        self.published_total += len(done)
+        self.health.published(len(done))
         if delivery.failed or delivery.pending:
             first = next(iter(delivery.failed.values()), None)
             log.warning(
@@ -165,11 +172,12 @@ class OutboxRelay:
 
     def _report(self, session: OutboxSession) -> None:
         backlog, lag = session.backlog()
+        self.health.backlog, self.health.oldest_unpublished_s = backlog, float(lag or 0.0)
         log.info(
             "relay status",
             extra={
                 "backlog": backlog,
                 "publish_lag_s": float(lag or 0.0),
-                "published_total": self.published_total,
+                "published_total": self.health.published_total,
             },
         )
