@@ -44,6 +44,8 @@ class PortInUse(Exception):
 
 def port_is_free(port: int) -> bool:
     with socket.socket() as probe:
+        # As the servers themselves do: connections of a just-stopped server in TIME_WAIT are no clash.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
