@@ -75,6 +75,25 @@ def test_no_spelling_of_an_internal_address_is_connected_to(inside: Listener, po
     assert inside.connections == []
 
 
+def test_spellings_that_only_a_url_library_reads_as_loopback_connect_nowhere_either(inside: Listener) -> None:
+    # Our URL parser sees names here; what httpx makes of them (IDNA full stops, zero-padded IPv6) is checked
+    # again on connect, where only the address counts.
+    odd = [
+        f"http://127\u30020\u30020\u30021:{inside.port}/",  # ideographic full stops, mapped to dots by IDNA
+        f"http://\uff11\uff12\uff17.0.0.1:{inside.port}/",  # fullwidth digits
+        f"http://[0:0:0:0:0:ffff:7f00:1]:{inside.port}/",
+        f"http://LOCALHOST:{inside.port}/",
+        f"http://127.0.0.1%2e:{inside.port}/",
+    ]
+    client = client_for(OutboundPolicy(ports=frozenset({inside.port})))
+    try:
+        for url in odd:
+            assert refused(client, url) in (OutboundReason.BLOCKED_ADDRESS, OutboundReason.UNREACHABLE), url
+    finally:
+        client.close()
+    assert inside.connections == []
+
+
 def test_names_that_resolve_inside_are_refused_before_connecting(inside: Listener) -> None:
     names: dict[str, list[Address]] = {
         "images.attacker.test": [LOOPBACK],
