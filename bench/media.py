@@ -71,6 +71,8 @@ def make_originals(directory: Path, count: int) -> list[str]:
 def worker_path(root: str, keys: list[str], sizes: tuple[int, ...], threads: int) -> dict[str, Any]:
     """The media worker's per-image work, including reading the original and storing the derivatives."""
     from catalog_kit.object_store import LocalDirectoryStore
+    from catalog_kit.outbound import OutboundClient
+    from catalog_kit.outbound_policy import OutboundPolicy
     from catalog_media.adapters.fetcher import ImageFetcher
     from catalog_media.adapters.pipeline import Limits, PillowRenderer, apply_pixel_limit
     from catalog_media.domain.geometry import Renditions
@@ -79,7 +81,9 @@ def worker_path(root: str, keys: list[str], sizes: tuple[int, ...], threads: int
     baseline = vm_kib("VmRSS")
     apply_pixel_limit(50_000_000)
     originals = LocalDirectoryStore(Path(root) / "store")
-    fetcher = ImageFetcher(originals, BASE_URL, max_bytes=20 * 1024 * 1024, timeout_s=5, deadline_s=20)
+    # Originals come from the store (own uploads), never over HTTP: the default policy is enough.
+    client = OutboundClient(OutboundPolicy())
+    fetcher = ImageFetcher(originals, BASE_URL, client, max_bytes=20 * 1024 * 1024, deadline_s=20)
     output = LocalDirectoryStore(Path(root) / f"worker-{threads}")
     worker = ImageWorker(
         fetcher, output, Renditions(sizes), PillowRenderer(Limits(50_000_000, 20_000)), lambda _sha, _r: None

@@ -36,6 +36,7 @@ from catalog_stack.services import (
     start_services,
     stop_services,
 )
+from tests.images import ImageServer, image_server
 from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -169,12 +170,26 @@ def fresh_database(endpoints: Endpoints) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def running_system(stack_config: StackConfig, endpoints: Endpoints) -> Iterator["System"]:
+def image_host() -> Iterator[ImageServer]:
+    """The one image server on loopback the running system may fetch from (its address alone is allowlisted)."""
+    with image_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def running_system(stack_config: StackConfig, endpoints: Endpoints, image_host: ImageServer) -> Iterator["System"]:
     """Every service of the platform as a real process."""
     api, search = free_port(), free_port()
     health_ports = tuple(free_port() for _ in HEALTH_SERVICES)
     services = platform_services(api, search, health_ports)
-    env = {"API_KEYS": WRITE_KEY, "API_PORT": str(api), "SEARCH_PORT": str(search)}
+    env = {
+        "API_KEYS": WRITE_KEY,
+        "API_PORT": str(api),
+        "SEARCH_PORT": str(search),
+        # Exactly the tests' image server, whatever the shell says: every other internal address stays refused.
+        "OUTBOUND_ALLOW": image_host.address,
+        "OUTBOUND_PORTS": "80,443",
+    }
     system = System(api, search, health_ports, stack_config, service_env(stack_config, endpoints, env))
     try:
         start_services(stack_config, endpoints, services, env)

@@ -104,8 +104,9 @@ def test_hostile_input_is_refused_with_a_reason(data: bytes, failure: Failure) -
     before = peak_rss_mib()
     with pytest.raises(ImageRejected) as rejected:
         render(data, RENDITIONS, LIMITS)
-    assert rejected.value.failure is failure, rejected.value.reason
-    assert rejected.value.reason.startswith(f"{failure.value}: ")
+    assert rejected.value.failure is failure, rejected.value.cause
+    assert rejected.value.cause.startswith(f"{failure.value}: ")  # the detail is logged; clients get the reason
+    assert rejected.value.reason is failure.reason
     assert peak_rss_mib() - before < 100  # refused from the header: nothing was decoded
 
 

@@ -13,6 +13,8 @@ from catalog_core.domain.products import ProductDraft
 from catalog_core.service_layer.catalog import ProductCatalog
 from catalog_kit.db import make_engine, make_session_factory
 from catalog_kit.object_store import LocalDirectoryStore
+from catalog_kit.outbound import OutboundClient
+from catalog_kit.outbound_policy import OutboundPolicy
 from catalog_kit.outbox import OutboxWriter, outbox
 from catalog_media.adapters.fetcher import ImageFetcher
 from catalog_media.adapters.media_store import MediaStore
@@ -54,7 +56,8 @@ def test_a_request_for_every_product_becomes_one_per_product(
 
         store = MediaStore(sessions, OutboxWriter("/catalog/media"), "http://m.test/media")
         objects = LocalDirectoryStore(tmp_path)
-        fetcher = ImageFetcher(objects, "http://m.test/media", max_bytes=1000, timeout_s=1, deadline_s=1)
+        client = OutboundClient(OutboundPolicy(), timeout_s=1)
+        fetcher = ImageFetcher(objects, "http://m.test/media", client, max_bytes=1000, deadline_s=1)
         worker = ImageWorker(
             fetcher, objects, Renditions((100,)), PillowRenderer(Limits(1000, 1000)), store.processed_content
         )

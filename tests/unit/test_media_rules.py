@@ -11,10 +11,11 @@ from catalog_media.domain.images import (
     ImageOutcome,
     ImageRejected,
     MediaResult,
+    Reason,
     StoredImage,
-    failure_of,
     media_key,
     plan_media,
+    reason_of,
 )
 from catalog_schemas import validate_event
 
@@ -84,8 +85,10 @@ def test_only_new_outdated_or_retryable_images_need_work() -> None:
     stored = [
         StoredImage(0, processed("https://a/1.jpg")),
         StoredImage(1, processed("https://a/2.jpg", renditions="r1:100:webp")),
-        StoredImage(2, ImageOutcome.failed("https://a/3.jpg", FP, "unreachable: timed out")),
-        StoredImage(3, ImageOutcome.failed("https://a/4.jpg", FP, "not_an_image: no image format recognised")),
+        StoredImage(2, ImageOutcome.failed("https://a/3.jpg", FP, Reason.UNREACHABLE)),
+        StoredImage(3, ImageOutcome.failed("https://a/4.jpg", FP, Reason.NOT_AN_IMAGE)),
+        StoredImage(4, ImageOutcome.failed("https://a/6.jpg", FP, Reason.TIMEOUT)),
+        StoredImage(5, ImageOutcome.failed("https://a/7.jpg", FP, Reason.BLOCKED_ADDRESS)),
     ]
     urls = [
         "https://a/4.jpg",
@@ -94,22 +97,44 @@ def test_only_new_outdated_or_retryable_images_need_work() -> None:
         "https://a/3.jpg",
         "https://a/5.jpg",
         "https://a/5.jpg",
+        "https://a/6.jpg",
+        "https://a/7.jpg",
     ]
     plan = plan_media(urls, stored, FP)
-    assert plan.todo == ("https://a/2.jpg", "https://a/3.jpg", "https://a/5.jpg")  # each URL once
-    assert set(plan.reuse) == {"https://a/1.jpg", "https://a/4.jpg"}  # a bad image stays bad: same bytes
+    assert plan.todo == ("https://a/2.jpg", "https://a/3.jpg", "https://a/5.jpg", "https://a/6.jpg")  # each once
+    # A bad image stays bad (same bytes), and so does a refused address: the policy answers the same again.
+    assert set(plan.reuse) == {"https://a/1.jpg", "https://a/4.jpg", "https://a/7.jpg"}
     assert plan_media(urls, stored, FP, force=True).todo == tuple(dict.fromkeys(urls))
     assert plan_media([], stored, FP).todo == ()
 
 
-def test_failure_reasons_carry_their_code() -> None:
+def test_failures_are_told_as_coarse_reasons_and_logged_with_their_cause() -> None:
     rejected = ImageRejected(Failure.TOO_MANY_PIXELS, "50000x50000")
-    assert rejected.reason == "too_many_pixels: 50000x50000"
-    assert failure_of(rejected.reason) is Failure.TOO_MANY_PIXELS
-    assert failure_of("whatever") is None
-    assert failure_of(None) is None
-    assert ImageOutcome.failed("u", FP, "unreachable: HTTP 503").retryable
-    assert not ImageOutcome.failed("u", FP, "http_error: HTTP 404").retryable
+    assert rejected.reason is Reason.TOO_LARGE
+    assert rejected.cause == "too_many_pixels: 50000x50000"
+    outcome = ImageOutcome.failed("u", FP, rejected.reason, rejected.cause)
+    assert (outcome.reason, outcome.cause, outcome.sha256) == ("too_large", "too_many_pixels: 50000x50000", None)
+    assert outcome == ImageOutcome.failed("u", FP, Reason.TOO_LARGE)  # the cause is not part of what is stored
+    assert {failure.reason for failure in Failure} == set(Reason)  # every reason has a cause, every cause a reason
+    assert ImageOutcome.failed("u", FP, Reason.UNREACHABLE).retryable
+    assert ImageOutcome.failed("u", FP, Reason.TIMEOUT).retryable
+    assert not ImageOutcome.failed("u", FP, Reason.NOT_AN_IMAGE).retryable
+
+
+@pytest.mark.parametrize(
+    ("stored", "reason"),
+    [
+        ("blocked_address", Reason.BLOCKED_ADDRESS),
+        ("timeout", Reason.TIMEOUT),
+        ("unreachable: RemoteProtocolError: Server disconnected", Reason.UNREACHABLE),  # rows from before
+        ("too_many_pixels: 50000x50000", Reason.TOO_LARGE),
+        ("http_error: HTTP 404", Reason.NOT_AN_IMAGE),
+        ("whatever", None),
+        (None, None),
+    ],
+)
+def test_stored_reasons_old_and_new_are_read_as_coarse_reasons(stored: str | None, reason: Reason | None) -> None:
+    assert reason_of(stored) is reason
 
 
 def test_the_event_names_public_urls_and_the_first_processed_thumbnail() -> None:
@@ -117,7 +142,7 @@ def test_the_event_names_public_urls_and_the_first_processed_thumbnail() -> None
         PID,
         3,
         (
-            ImageOutcome.failed("https://a/0.jpg", FP, "truncated: image file is truncated", "b" * 64),
+            ImageOutcome.failed("https://a/0.jpg", FP, Reason.NOT_AN_IMAGE, "truncated: image file is truncated"),
             processed("https://a/1.jpg"),
         ),
     )
@@ -128,8 +153,8 @@ def test_the_event_names_public_urls_and_the_first_processed_thumbnail() -> None
         "position": 0,
         "url": "https://a/0.jpg",
         "status": "failed",
-        "reason": "truncated: image file is truncated",
-        "sha256": "b" * 64,
+        "reason": "not_an_image",
+        "sha256": None,
         "width": None,
         "height": None,
         "dominant_color": None,

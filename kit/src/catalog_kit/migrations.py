@@ -19,14 +19,15 @@ def upgrade(
     *,
     version_table: str = "alembic_version",
     version_table_schema: str | None = None,
+    revision: str = "head",
 ) -> None:
-    """Bring the tables owned by the chain at `script_location` to its newest revision."""
+    """Bring the tables owned by the chain at `script_location` to its newest revision (or to `revision`)."""
     config = Config()
     config.set_main_option("script_location", str(script_location))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     config.attributes["version_table"] = version_table
     config.attributes["version_table_schema"] = version_table_schema
-    command.upgrade(config, "head")
+    command.upgrade(config, revision)
 
 
 def run_online() -> None:

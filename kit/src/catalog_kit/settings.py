@@ -4,8 +4,10 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from catalog_kit.outbound_policy import OutboundPolicy, parse_allow, parse_ports
 
 
 def local_database_url() -> str:
@@ -50,5 +52,30 @@ class CatalogSettings(BaseSettings):
         description="Public URL of the product API: event schemas are served, and named in ce_dataschema, under "
         "<public_base_url>/schemas/. Every producer must share the API's value.",
     )
+    outbound_allow: str = Field(
+        default="",
+        description="Destinations outbound requests (image fetches) may reach although the policy refuses them: "
+        "comma-separated host:port, e.g. 127.0.0.1:9000,[::1]:9000,images.internal:8080. Empty (production): "
+        "only public addresses.",
+    )
+    outbound_ports: str = Field(
+        default="80,443", description="Ports outbound requests may use (comma-separated); OUTBOUND_ALLOW adds more."
+    )
     log_level: str = "INFO"
     db_pool_size: int = 20  # the API serves sync endpoints from a 40-thread pool
+
+    @field_validator("outbound_allow")
+    @classmethod
+    def _valid_allowlist(cls, value: str) -> str:
+        parse_allow(value)  # a typo must stop the service at start, not silently allow nothing
+        return value
+
+    @field_validator("outbound_ports")
+    @classmethod
+    def _valid_ports(cls, value: str) -> str:
+        parse_ports(value)
+        return value
+
+    def outbound_policy(self) -> OutboundPolicy:
+        """Where outbound requests may go (`catalog_kit.outbound`)."""
+        return OutboundPolicy.parse(self.outbound_allow, self.outbound_ports)

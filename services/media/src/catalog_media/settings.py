@@ -13,7 +13,9 @@ class MediaSettings(ProcessorSettings):
     media_max_pixels: int = Field(default=50_000_000, description="Checked from the header, before any decoding.")
     media_max_side: int = Field(default=20_000, description="Longest side accepted, whatever the pixel count.")
     media_fetch_timeout_s: float = Field(default=5.0, description="Connect and per-read timeout of image fetches.")
-    media_fetch_deadline_s: float = Field(default=20.0, description="Whole-download limit (slow servers).")
+    media_fetch_deadline_s: float = Field(
+        default=20.0, description="Wall-clock limit of one fetch, lookup to last byte, redirects included."
+    )
     media_threads: int = Field(default=2, description="Images decoded at once; bounds CPU and memory.")
     media_jpeg_quality: int = 85
     media_webp_quality: int = 80

@@ -10,8 +10,21 @@ from catalog_media.domain.geometry import ImageFormat
 ImageStatus = Literal["processed", "failed"]
 
 
+class Reason(StrEnum):
+    """What a client is told about a failed image: stored in `product_images.reason`, published in
+    `product.media_processed`, shown by `GET /products/{id}/images`. Deliberately coarse: an image URL must not
+    become a way to scan or read the inside (which port answers how, what a refused body hashes to), so the exact
+    cause and its detail go to the worker's log only."""
+
+    BLOCKED_ADDRESS = "blocked_address"  # the outbound policy refused the URL, a redirect, or every address
+    UNREACHABLE = "unreachable"  # no answer: connection failed, broken protocol, 5xx, too many redirects
+    TIMEOUT = "timeout"  # too slow: connect, a read, or the whole download passed its deadline
+    TOO_LARGE = "too_large"  # too many bytes, pixels or a side too long
+    NOT_AN_IMAGE = "not_an_image"  # an answer, but no JPEG, PNG or WebP that decodes (4xx and wrong types too)
+
+
 class Failure(StrEnum):
-    """Why an image has no derivatives. Stored and published as `<code>: <detail>`."""
+    """Why exactly an image has no derivatives: logged with its detail; only its `reason` is stored or shown."""
 
     NOT_AN_IMAGE = "not_an_image"  # bytes no decoder recognises
     UNSUPPORTED_FORMAT = "unsupported_format"  # an image, but not JPEG, PNG or WebP
@@ -22,27 +35,55 @@ class Failure(StrEnum):
     TOO_MANY_BYTES = "too_many_bytes"
     WRONG_CONTENT_TYPE = "wrong_content_type"
     HTTP_ERROR = "http_error"  # the server answered, but not with the image (4xx)
-    BAD_SOURCE = "bad_source"  # not an http(s) URL, a redirect elsewhere, or a missing stored object
-    UNREACHABLE = "unreachable"  # timeouts, refused connections, 5xx: worth another try later
+    BAD_SOURCE = "bad_source"  # a missing stored object (our own upload)
+    BLOCKED_ADDRESS = "blocked_address"  # the outbound policy refused it
+    UNREACHABLE = "unreachable"  # refused connections, broken protocol, 5xx: worth another try later
+    TIMEOUT = "timeout"  # connect or read timeout, or the download's deadline passed
 
+    @property
+    def reason(self) -> Reason:
+        return _REASON[self]
+
+
+_REASON = {
+    Failure.NOT_AN_IMAGE: Reason.NOT_AN_IMAGE,
+    Failure.UNSUPPORTED_FORMAT: Reason.NOT_AN_IMAGE,
+    Failure.TOO_MANY_PIXELS: Reason.TOO_LARGE,
+    Failure.TOO_LARGE_DIMENSIONS: Reason.TOO_LARGE,
+    Failure.TRUNCATED: Reason.NOT_AN_IMAGE,
+    Failure.DECODE_ERROR: Reason.NOT_AN_IMAGE,
+    Failure.TOO_MANY_BYTES: Reason.TOO_LARGE,
+    Failure.WRONG_CONTENT_TYPE: Reason.NOT_AN_IMAGE,
+    Failure.HTTP_ERROR: Reason.NOT_AN_IMAGE,
+    Failure.BAD_SOURCE: Reason.NOT_AN_IMAGE,
+    Failure.BLOCKED_ADDRESS: Reason.BLOCKED_ADDRESS,
+    Failure.UNREACHABLE: Reason.UNREACHABLE,
+    Failure.TIMEOUT: Reason.TIMEOUT,
+}
 
 # Failures that say nothing about the image itself: the next event for the product tries again.
-RETRYABLE = frozenset({Failure.UNREACHABLE})
+RETRYABLE = frozenset({Reason.UNREACHABLE, Reason.TIMEOUT})
 
 
 class ImageRejected(Exception):
-    """An image that cannot be processed, with the reason that is recorded for it."""
+    """An image that cannot be processed: the coarse `reason` that is recorded, the `cause` that is logged."""
 
     def __init__(self, failure: Failure, detail: str) -> None:
         super().__init__(f"{failure.value}: {detail}")
         self.failure = failure
-        self.reason = f"{failure.value}: {detail}"[:500]
+        self.reason = failure.reason
+        self.cause = f"{failure.value}: {detail}"[:500]
 
 
-def failure_of(reason: str | None) -> Failure | None:
-    """The failure code of a stored reason (None for an unknown or missing one)."""
-    code = (reason or "").split(":", 1)[0]
-    return Failure(code) if code in Failure._value2member_map_ else None
+def reason_of(stored: str | None) -> Reason | None:
+    """The coarse reason of a stored one (None for an unknown or missing one). Rows written before reasons were
+    coarse hold `<failure>: <detail>`; their failure still says which reason they mean."""
+    code = (stored or "").split(":", 1)[0]
+    if code in Reason._value2member_map_:
+        return Reason(code)
+    if code in Failure._value2member_map_:
+        return Failure(code).reason
+    return None
 
 
 @dataclass(frozen=True)
@@ -70,16 +111,17 @@ class ImageOutcome:
     url: str
     status: ImageStatus
     renditions: str  # the fingerprint of the rendition set it was made with
-    reason: str | None = None
-    sha256: str | None = None
+    reason: str | None = None  # a `Reason` for a failed image
+    sha256: str | None = None  # of a processed original only: a refused body's hash would tell what it contained
     width: int | None = None
     height: int | None = None
     dominant_color: str | None = None
     derivatives: tuple[Derivative, ...] = field(default=())
+    cause: str | None = field(default=None, compare=False)  # why exactly it failed: for the log, never stored
 
     @classmethod
-    def failed(cls, url: str, renditions: str, reason: str, sha256: str | None = None) -> "ImageOutcome":
-        return cls(url=url, status="failed", renditions=renditions, reason=reason, sha256=sha256)
+    def failed(cls, url: str, renditions: str, reason: Reason, cause: str | None = None) -> "ImageOutcome":
+        return cls(url=url, status="failed", renditions=renditions, reason=reason.value, cause=cause)
 
     def for_url(self, url: str) -> "ImageOutcome":
         """The same result for another URL serving the same bytes (content-hash reuse)."""
@@ -87,7 +129,7 @@ class ImageOutcome:
 
     @property
     def retryable(self) -> bool:
-        return self.status == "failed" and failure_of(self.reason) in RETRYABLE
+        return self.status == "failed" and reason_of(self.reason) in RETRYABLE
 
     def thumbnail(self) -> Derivative | None:
         """The smallest derivative, WebP preferred."""

@@ -6,6 +6,7 @@ from sqlalchemy import Engine
 
 from catalog_kit.db import make_engine, make_session_factory
 from catalog_kit.object_store import object_store
+from catalog_kit.outbound import OutboundClient
 from catalog_kit.outbox import OutboxWriter
 from catalog_media.adapters.fetcher import ImageFetcher
 from catalog_media.adapters.media_store import MediaStore
@@ -31,11 +32,18 @@ def build(settings: MediaSettings) -> Processor:
     apply_pixel_limit(settings.media_max_pixels)
     objects = object_store(settings)
     store = media_store(settings, make_engine(settings.database_url, pool_size=settings.media_threads + 2))
+    # Image URLs come from whoever holds a write key: fetched only under the outbound policy (OUTBOUND_ALLOW).
+    client = OutboundClient(
+        settings.outbound_policy(),
+        timeout_s=settings.media_fetch_timeout_s,
+        headers={"User-Agent": "catalog-media/1"},
+        max_connections=2 * settings.media_threads,
+    )
     fetcher = ImageFetcher(
         objects,
         settings.media_base_url,
+        client,
         max_bytes=settings.media_max_bytes,
-        timeout_s=settings.media_fetch_timeout_s,
         deadline_s=settings.media_fetch_deadline_s,
     )
     renderer = PillowRenderer(

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from catalog_kit.object_store import ObjectStore, content_key
 from catalog_media.adapters.media_store import SaveOutcome
@@ -70,7 +71,7 @@ class ImageWorker:
         try:
             data = self.fetcher.fetch(url)
         except ImageRejected as exc:
-            return ImageOutcome.failed(url, fingerprint, exc.reason)
+            return ImageOutcome.failed(url, fingerprint, exc.reason, exc.cause)
         digest = hashlib.sha256(data).hexdigest()
         known = None if force else self.known_content(digest, fingerprint)
         # Reuse only what the store still holds: the rows may outlive their objects (a restored database).
@@ -79,7 +80,8 @@ class ImageWorker:
         try:
             rendered = self.renderer.render(data, self.renditions)
         except ImageRejected as exc:
-            return ImageOutcome.failed(url, fingerprint, exc.reason, digest)
+            # Without the digest: published, it would tell what an address answered.
+            return ImageOutcome.failed(url, fingerprint, exc.reason, exc.cause)
         del data  # the original is not needed while the derivatives are written
         derivatives = tuple(
             Derivative(d.size, d.format, d.width, d.height, self._store(d.data, _SUFFIX[d.format]))
@@ -141,13 +143,16 @@ class MediaService:
             },
         )
         for outcome in failed:
+            # The only place the exact cause is kept: clients see the coarse reason.
             log.warning(
                 "image failed",
                 extra={
                     "event_id": event_id,
                     "product_id": product_id,
+                    "url_host": _host_of(outcome.url),
                     "url": outcome.url[:300],
                     "reason": outcome.reason,
+                    "cause": outcome.cause,
                 },
             )
         return saved
@@ -170,3 +175,10 @@ class MediaService:
             after = ids[-1]
         log.info("regeneration fanned out", extra={"products": requested})
         return requested
+
+
+def _host_of(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "")[:200]
+    except ValueError:
+        return ""

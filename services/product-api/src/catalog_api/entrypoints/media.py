@@ -105,7 +105,8 @@ async def upload_image(
 )
 def product_images(product_id: uuid.UUID, catalog: Catalog, settings: Settings) -> dict[str, Any]:
     """The product's images with their processing state: `pending`, `processed` (dimensions, dominant colour,
-    derivative URLs) or `failed` (with the reason)."""
+    derivative URLs) or `failed` with a coarse reason — `blocked_address`, `unreachable`, `timeout`, `too_large`,
+    `not_an_image` — and no hash: the exact cause stays in the media worker's log."""
     product = catalog.get(product_id)
     rows = processed_images(catalog.session, product_id)
     return {
