@@ -731,7 +731,8 @@ def main() -> None:
         raise SystemExit(f"refusing a non-loopback database: {masked_url(database_url)}")
     key_file = config.root / "api-key"
     try:
-        key = os.environ.get("API_KEYS", "").split(",")[0] or key_file.read_text().strip()
+        # API_KEYS entries are `key` or `key=scopes`: the first entry's key.
+        key = os.environ.get("API_KEYS", "").split(",")[0].partition("=")[0] or key_file.read_text().strip()
     except OSError as exc:
         raise SystemExit(f"no write key at {key_file} ({exc}); start the stack with `catalog-stack run`") from exc
     for url in (f"{api_url}/readyz", f"{search_url}/readyz"):

@@ -39,7 +39,12 @@ from catalog_stack.services import (
 from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
-WRITE_KEY = "test-write-key"
+# The session's API keys, one per kind of caller (API_KEYS entries: `key` or `key=scope+scope`).
+WRITE_KEY = "test-write-key"  # a bare entry: catalog:read + catalog:write, like a supplier's key
+OTHER_WRITE_KEY = "test-other-writer-key"  # another supplier: must not see or touch WRITE_KEY's jobs
+READ_KEY = "test-read-key"
+ADMIN_KEY = "test-admin-key"
+API_KEYS = f"{WRITE_KEY},{OTHER_WRITE_KEY},{READ_KEY}=catalog:read,{ADMIN_KEY}=admin"
 
 
 def free_port() -> int:
@@ -140,7 +145,7 @@ def api_settings(endpoints: Endpoints) -> ApiSettings:
     return ApiSettings(
         database_url=endpoints.database_url,
         kafka_bootstrap_servers=endpoints.kafka_bootstrap_servers,
-        api_keys=WRITE_KEY,
+        api_keys=API_KEYS,
         max_body_bytes=64 * 1024,
     )
 
@@ -174,7 +179,7 @@ def running_system(stack_config: StackConfig, endpoints: Endpoints) -> Iterator[
     api, search = free_port(), free_port()
     health_ports = tuple(free_port() for _ in PROCESSORS)
     services = platform_services(api, search, health_ports)
-    env = {"API_KEYS": WRITE_KEY, "API_PORT": str(api), "SEARCH_PORT": str(search)}
+    env = {"API_KEYS": API_KEYS, "API_PORT": str(api), "SEARCH_PORT": str(search)}
     system = System(api, search, health_ports, stack_config, service_env(stack_config, endpoints, env))
     try:
         start_services(stack_config, endpoints, services, env)

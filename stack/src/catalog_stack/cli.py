@@ -25,7 +25,7 @@ def _config() -> StackConfig:
 def dev_api_keys(config: StackConfig) -> tuple[str, str, str]:
     """`API_KEYS` for the stack's API, which key that is, and a shell word that reads it.
 
-    API_KEYS if set; else a development key, generated once and kept under the stack dir.
+    API_KEYS if set; else a development key with every scope (admin), generated once and kept under the stack dir.
     The key itself is never printed: terminals are scrolled back, logged and shared.
     """
     if os.environ.get("API_KEYS"):
@@ -35,7 +35,7 @@ def dev_api_keys(config: StackConfig) -> tuple[str, str, str]:
         config.root.mkdir(parents=True, exist_ok=True)
         key_file.write_text(f"dev-{secrets.token_urlsafe(18)}")
         key_file.chmod(0o600)
-    return key_file.read_text().strip(), str(key_file), f"$(cat {key_file})"
+    return f"{key_file.read_text().strip()}=admin", f"{key_file} (admin: every scope)", f"$(cat {key_file})"
 
 
 def up() -> None:
