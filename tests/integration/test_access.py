@@ -8,6 +8,10 @@ here (and stops the app: `check_decided`).
 """
 
 import logging
+import os
+import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -264,3 +268,36 @@ def test_no_log_record_holds_a_key(setup: Setup, caplog: pytest.LogCaptureFixtur
     assert caplog.records, "the requests above log"
     for key in keys:
         assert key not in logged
+
+
+def run_command(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_catalog_keys_prints_a_new_key_once_and_never_again(setup: Setup) -> None:
+    env = {"DATABASE_URL": setup.database_url}
+    cli = str(Path(sys.executable).parent / "catalog-keys")
+    created = run_command([cli, "create", "--name", "supplier-c", "--scopes", "catalog:write+catalog:read"], env)
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip()
+    assert key.startswith("catalog_")
+    assert key not in created.stderr
+    [key_id] = re.findall(r"created key (\S+) for supplier-c", created.stderr)
+    submitted = setup.api.post("/imports", files={"file": FEED}, data={"format": "csv"}, headers=bearer(key))
+    assert submitted.status_code == 202
+
+    listed = run_command([cli, "list"], env)
+    assert listed.returncode == 0, listed.stderr
+    assert "supplier-c" in listed.stdout
+    assert "catalog:read+catalog:write" in listed.stdout
+    assert key not in listed.stdout + listed.stderr
+    assert digest(key.encode()).hex() not in listed.stdout
+
+    assert run_command([cli, "create", "--name", "x", "--scopes", "catalog:everything"], env).returncode == 2
+    revoked = run_command([cli, "revoke", key_id], env)
+    assert revoked.returncode == 0, revoked.stderr
+    assert key not in revoked.stdout + revoked.stderr
+    assert setup.api.get("/imports", headers=bearer(key)).status_code == 401
+    assert "supplier-c" not in run_command([cli, "list"], env).stdout
+    assert "revoked" in run_command([cli, "list", "--all"], env).stdout
+    assert run_command([cli, "revoke", str(uuid.uuid4())], env).returncode == 1
