@@ -330,13 +330,14 @@ def main() -> None:
         serve_bare(args.bare_server_fd, args.database_url, args.bare_table)
         return
 
+    from catalog_kit.db import masked_url
     from catalog_kit.settings import CatalogSettings
 
     if not 1 <= args.requests <= 1_000_000 or not 1 <= args.concurrency <= 1000 or not 0 <= args.warmup <= 100_000:
         parser.error("bounds: 1 <= --requests <= 1e6, 1 <= --concurrency <= 1000, 0 <= --warmup <= 1e5")
     base_url = args.base_url.rstrip("/")
     check_loopback(base_url)
-    database_url = CatalogSettings().database_url
+    database_url = CatalogSettings().database_url.get_secret_value()
     try:
         key = args.api_key_file.read_text().strip()
     except OSError as exc:
@@ -355,7 +356,7 @@ def main() -> None:
     pid = api_pid(args.api_pid_file)
     memory_before = proc_memory_kib(pid) if pid else {}
 
-    print(f"run {run}: API {base_url} (pid {pid or 'unknown'}), database {database_url}")
+    print(f"run {run}: API {base_url} (pid {pid or 'unknown'}), database {masked_url(database_url)}")
     api = asyncio.run(
         run_load(
             "product API POST /products",

@@ -75,7 +75,7 @@ import psycopg
 from process_stats import machine_cpu, percentile, proc_cpu_s
 from sqlalchemy.engine import make_url
 
-from catalog_kit.db import libpq_conninfo
+from catalog_kit.db import libpq_conninfo, masked_url
 from catalog_stack.infra import StackConfig
 from catalog_stack.processes import ManagedProcess
 from catalog_stack.services import bin_path
@@ -728,10 +728,11 @@ def main() -> None:
     database_url = os.environ.get("DATABASE_URL") or config.postgres.url()
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or config.broker.bootstrap_servers
     if make_url(database_url).host not in LOOPBACK_HOSTS:
-        raise SystemExit(f"refusing a non-loopback database: {database_url}")
+        raise SystemExit(f"refusing a non-loopback database: {masked_url(database_url)}")
     key_file = config.root / "api-key"
     try:
-        key = os.environ.get("API_KEYS", "").split(",")[0] or key_file.read_text().strip()
+        # API_KEYS entries are `key` or `key=scopes`: the first entry's key.
+        key = os.environ.get("API_KEYS", "").split(",")[0].partition("=")[0] or key_file.read_text().strip()
     except OSError as exc:
         raise SystemExit(f"no write key at {key_file} ({exc}); start the stack with `catalog-stack run`") from exc
     for url in (f"{api_url}/readyz", f"{search_url}/readyz"):

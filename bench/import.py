@@ -175,7 +175,9 @@ def main() -> None:
     settings = CatalogSettings()
     run = uuid.uuid4().hex[:8]
     db_name = f"catalog_bench_import_{run}"
-    scratch_url = make_url(settings.database_url).set(database=db_name).render_as_string(hide_password=False)
+    scratch_url = (
+        make_url(settings.database_url.get_secret_value()).set(database=db_name).render_as_string(hide_password=False)
+    )
     admin = libpq_conninfo(settings.database_url)
     scratch = libpq_conninfo(scratch_url)
     print(f"run {run}: database {db_name}, broker {settings.kafka_bootstrap_servers}, {os.cpu_count()} CPUs")

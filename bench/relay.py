@@ -331,7 +331,9 @@ def main() -> None:
     settings = CatalogSettings()
     run = uuid.uuid4().hex[:8]
     db_name = f"catalog_bench_relay_{run}"
-    scratch_url = make_url(settings.database_url).set(database=db_name).render_as_string(hide_password=False)
+    scratch_url = (
+        make_url(settings.database_url.get_secret_value()).set(database=db_name).render_as_string(hide_password=False)
+    )
     admin_conninfo = libpq_conninfo(settings.database_url)
     scratch_conninfo = libpq_conninfo(scratch_url)
     relay_topic = Topic(

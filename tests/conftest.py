@@ -40,7 +40,12 @@ from tests.images import ImageServer, image_server
 from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
-WRITE_KEY = "test-write-key"
+# The session's API keys, one per kind of caller (API_KEYS entries: `key` or `key=scope+scope`).
+WRITE_KEY = "test-write-key"  # a bare entry: catalog:read + catalog:write, like a supplier's key
+OTHER_WRITE_KEY = "test-other-writer-key"  # another supplier: must not see or touch WRITE_KEY's jobs
+READ_KEY = "test-read-key"
+ADMIN_KEY = "test-admin-key"
+API_KEYS = f"{WRITE_KEY},{OTHER_WRITE_KEY},{READ_KEY}=catalog:read,{ADMIN_KEY}=admin"
 
 
 def free_port() -> int:
@@ -141,7 +146,7 @@ def api_settings(endpoints: Endpoints) -> ApiSettings:
     return ApiSettings(
         database_url=endpoints.database_url,
         kafka_bootstrap_servers=endpoints.kafka_bootstrap_servers,
-        api_keys=WRITE_KEY,
+        api_keys=API_KEYS,
         max_body_bytes=64 * 1024,
     )
 
@@ -183,7 +188,7 @@ def running_system(stack_config: StackConfig, endpoints: Endpoints, image_host: 
     health_ports = tuple(free_port() for _ in HEALTH_SERVICES)
     services = platform_services(api, search, health_ports)
     env = {
-        "API_KEYS": WRITE_KEY,
+        "API_KEYS": API_KEYS,
         "API_PORT": str(api),
         "SEARCH_PORT": str(search),
         # Exactly the tests' image server, whatever the shell says: every other internal address stays refused.

@@ -21,9 +21,10 @@ from catalog_importer.service_layer.runner import JobRunner
 from catalog_kit.db import make_engine, make_session_factory
 from catalog_kit.object_store import LocalDirectoryStore
 from catalog_kit.outbox import OutboxWriter
-from tests.conftest import WRITE_KEY
+from tests.conftest import ADMIN_KEY, API_KEYS, WRITE_KEY
 
 AUTH = {"Authorization": f"Bearer {WRITE_KEY}"}
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 MEDIA_TYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson"}
 
 
@@ -108,7 +109,7 @@ class ImportSetup:
 def import_setup(database_url: str, store_dir: Path, **settings: Any) -> Iterator[ImportSetup]:
     engine = make_engine(database_url, pool_size=5)
     sessions = make_session_factory(engine)
-    api_settings = ApiSettings(database_url=database_url, api_keys=WRITE_KEY, object_store_dir=store_dir, **settings)
+    api_settings = ApiSettings(database_url=database_url, api_keys=API_KEYS, object_store_dir=store_dir, **settings)
     try:
         with TestClient(create_app(api_settings, sessions), headers=AUTH) as client:
             yield ImportSetup(client, sessions, LocalDirectoryStore(store_dir))

@@ -33,7 +33,7 @@ from catalog_schemas.topics import PROCESSORS
 from catalog_stack.infra import Endpoints, StackConfig, start_infrastructure, stop_infrastructure
 from catalog_stack.services import HEALTH_SERVICES, platform_services, service_process, start_services, stop_services
 from catalog_stream.dead_letters import read
-from tests.conftest import WRITE_KEY, free_port
+from tests.conftest import API_KEYS, WRITE_KEY, free_port
 from tests.feeds import supplier_feed
 from tests.support import wait_until
 
@@ -130,7 +130,7 @@ def chaos() -> Iterator[Chaos]:
     config = StackConfig(root=ARTIFACTS, pg_port=free_port(), broker_port=free_port())
     api, search = free_port(), free_port()
     services = platform_services(api, search, [free_port() for _ in HEALTH_SERVICES])
-    env = {"API_KEYS": WRITE_KEY, "API_PORT": str(api), "SEARCH_PORT": str(search), "IMPORT_STALE_AFTER_S": "10"}
+    env = {"API_KEYS": API_KEYS, "API_PORT": str(api), "SEARCH_PORT": str(search), "IMPORT_STALE_AFTER_S": "10"}
     try:
         endpoints = start_infrastructure(config)
         start_services(config, endpoints, services, env)

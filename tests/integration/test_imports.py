@@ -4,6 +4,7 @@ Each test has a database of its own; the importer's runner is called in-process 
 when a job runs. The real processes are exercised in tests/e2e.
 """
 
+import json
 import threading
 import uuid
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 from catalog_core.adapters.imports import import_jobs, import_rows
 from catalog_core.adapters.tables import products
 from catalog_importer.adapters.jobs import LostClaim
-from catalog_importer.domain.feed import Position
+from catalog_importer.domain.feed import MAX_LINE_BYTES, Position
 from catalog_importer.domain.tally import Tally
 from catalog_kit.outbox import outbox
 from catalog_schemas import validate_event
@@ -442,3 +443,28 @@ def test_concurrent_imports_of_overlapping_feeds_report_no_false_duplicates(impo
     assert {job["state"] for job in finished.values()} == {"COMPLETED"}, [imports.rows(j, "failed")[:3] for j in jobs]
     assert sum(job["rows"]["created"] for job in finished.values()) == 400  # each product created exactly once
     assert len(imports.products(f"Brand {unique}")) == 400
+
+
+def test_a_json_lines_row_nested_too_deep_or_too_long_is_a_parse_row_and_the_job_completes(
+    fresh_database: str, tmp_path: Path, unique: str
+) -> None:
+    def product(n: int) -> str:
+        return json.dumps({"sku": f"D-{unique}-{n}", "name": "Tee", "price": "1.00", "currency": "EUR"})
+
+    feed = "\n".join(
+        [
+            product(1),
+            "[" * 10_000 + "]" * 10_000,  # json.loads would raise RecursionError on it
+            product(3),
+            '{"sku": "x", "description": "' + "x" * MAX_LINE_BYTES + '"}',
+            product(5),
+        ]
+    ).encode()
+    with import_setup(fresh_database, tmp_path / "objects") as imports:
+        job = imports.run(imports.upload(feed, fmt="jsonl")["id"])
+        failed = imports.rows(job["id"], "failed")
+    assert job["state"] == "COMPLETED_WITH_ERRORS"
+    assert job["rows"] | {"total": 5, "created": 3, "failed": 2} == job["rows"]
+    assert [(r["row"], r["line"], r["category"]) for r in failed] == [(2, 2, "PARSE"), (4, 4, "PARSE")]
+    assert failed[0]["message"] == "line 2: invalid JSON: arrays and objects nested more than 32 deep"
+    assert failed[1]["message"] == f"line 4 is longer than {MAX_LINE_BYTES} bytes"

@@ -2,7 +2,8 @@
 
 Schemathesis generates requests from each operation's parameters and bodies, valid ones and invalid ones, and
 checks every answer: never a server error, and always a documented status code, content type and body schema.
-Writes carry the write key, so they get past authentication and reach validation and the database.
+Requests carry a key with catalog:read and catalog:write, so they get past authentication and reach validation and
+the database (and the import job they ask about is their own); `test_access.py` covers who gets 401, 403 and 404.
 """
 
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
+from pydantic import SecretStr
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -59,9 +61,9 @@ def own_engine(fresh_database: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def product_api(own_engine: Engine, api_settings: ApiSettings) -> tuple[Any, dict[str, str]]:
+def product_api(own_engine: Engine, fresh_database: str, api_settings: ApiSettings) -> tuple[Any, dict[str, str]]:
     """The API's schema, and ids of a product and an import job that exist, for a second pass that finds them."""
-    app_settings = api_settings.model_copy(update={"database_url": str(own_engine.url)})
+    app_settings = api_settings.model_copy(update={"database_url": SecretStr(fresh_database)})
     app = create_product_api(app_settings, make_session_factory(own_engine))
     with TestClient(app, headers=AUTH) as client:
         product = client.post("/products", json={"sku": "SEED-1", "name": "Seed", "price": "1.00", "currency": "EUR"})

@@ -1,6 +1,7 @@
 """Input the API can not use is a 422 naming the field, not a server error or a bare 400: NUL characters (which
-PostgreSQL text can not hold) and bodies that are not UTF-8."""
+PostgreSQL text can not hold), bodies that are not UTF-8 and JSON nested too deep to parse."""
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
@@ -47,4 +48,16 @@ def test_a_body_that_is_not_utf8_is_a_validation_problem(api: TestClient) -> Non
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["errors"] == [
         {"field": "body", "message": "the body is not UTF-8 encoded JSON", "code": "json_invalid"}
+    ]
+
+
+@pytest.mark.parametrize("depth", [990, 10_000])
+def test_a_json_body_nested_too_deep_is_a_validation_problem(api: TestClient, depth: int) -> None:
+    # The JSON parser recurses once per level: this deep, it gives up (RecursionError) before any field is read.
+    deep = "[" * depth + "]" * depth
+    response = api.post("/products", content=deep, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"] == [
+        {"field": "body", "message": "the JSON body nests too deeply", "code": "json_invalid"}
     ]

@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from catalog_api.domain.keys import Principal, Scope
 from catalog_api.entrypoints import deps
 from catalog_api.entrypoints.http import create_app
 from catalog_api.settings import ApiSettings
@@ -39,11 +40,11 @@ def api(app: FastAPI) -> Iterator[TestClient]:
         yield client
 
 
-def test_an_overridden_writer_key_lets_a_write_through_to_validation(app: FastAPI, api: TestClient) -> None:
+def test_an_overridden_caller_lets_a_write_through_to_validation(app: FastAPI, api: TestClient) -> None:
     invalid = {"sku": "", "name": "Tee", "price": "1.00", "currency": "EUR"}
     assert api.post("/products", json=invalid).status_code == 401
 
-    app.dependency_overrides[deps.get_writer_key] = lambda: "a-tester"
+    app.dependency_overrides[deps.authorize] = lambda: Principal("a-tester", "tester", frozenset({Scope.WRITE}))
     answer = api.post("/products", json=invalid)
 
     assert answer.status_code == 422
@@ -60,7 +61,7 @@ def test_overridden_settings_change_the_page_size_bound(app: FastAPI, api: TestC
     smaller = settings.model_copy(update={"page_size_max": 10})
     app.dependency_overrides[deps.get_settings] = lambda: smaller
     for path in ("/products", "/imports"):
-        answer = api.get(path, params={"limit": 11})
+        answer = api.get(path, params={"limit": 11}, headers={"Authorization": "Bearer the-only-key"})
         assert answer.status_code == 422, path
         assert answer.json()["errors"] == [
             {"field": "limit", "message": "Input should be less than or equal to 10", "code": "less_than_equal"}

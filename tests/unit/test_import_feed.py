@@ -7,7 +7,15 @@ from typing import BinaryIO
 import pytest
 
 from catalog_core.domain.imports import FeedFormat
-from catalog_importer.domain.feed import FeedError, FeedRow, Position, read_feed
+from catalog_importer.domain.feed import (
+    MAX_JSON_DEPTH,
+    MAX_LINE_BYTES,
+    FeedError,
+    FeedRow,
+    Position,
+    json_deeper_than,
+    read_feed,
+)
 
 HEADER = "sku,name,price,currency"
 
@@ -154,3 +162,42 @@ def test_a_jsonl_feed_whose_first_line_is_not_json_is_refused() -> None:
         rows("sku,name,price,currency\nA,B,1,EUR\n", FeedFormat.JSONL)
     with pytest.raises(FeedError, match="not an object"):
         rows("[1]\n", FeedFormat.JSONL)
+
+
+def test_a_json_line_nested_too_deep_is_one_parse_error_and_reading_goes_on() -> None:
+    deep = "[" * 10_000 + "]" * 10_000
+    deep_object = '{"attributes": ' + '{"a": ' * 40 + "1" + "}" * 40 + "}"
+    brackets_in_strings = '{"sku": "J-4", "name": "' + "[{" * 100 + '\\"[["}'
+    feed = f'{{"sku": "J-1"}}\n{deep}\n{deep_object}\n{brackets_in_strings}\n{{"sku": "J-5"}}\n'
+    found = rows(feed, FeedFormat.JSONL)
+    assert [r.fields.get("sku") for r in found] == ["J-1", None, None, "J-4", "J-5"]
+    assert [r.error.message if r.error else None for r in found] == [
+        None,
+        "line 2: invalid JSON: arrays and objects nested more than 32 deep",
+        "line 3: invalid JSON: arrays and objects nested more than 32 deep",
+        None,
+        None,
+    ]
+
+
+def test_json_nesting_is_measured_without_recursion_and_strings_do_not_count() -> None:
+    assert json_deeper_than("[" * 100_000, MAX_JSON_DEPTH)
+    assert not json_deeper_than("[" * 32 + "]" * 32, MAX_JSON_DEPTH)
+    assert not json_deeper_than('["' + "[" * 100 + '"]', MAX_JSON_DEPTH)
+    assert not json_deeper_than('["\\\\", ' + '"\\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["]', MAX_JSON_DEPTH)
+    assert json_deeper_than('["\\\\"' + ", [" * 40, MAX_JSON_DEPTH)  # an escaped backslash ends no string
+
+
+def test_a_json_line_longer_than_the_limit_is_one_parse_error_after_the_first_line() -> None:
+    huge = '{"sku": "J-2", "description": "' + "x" * MAX_LINE_BYTES + '"}'
+    feed = f'{{"sku": "J-1"}}\n{huge}\n{{"sku": "J-3"}}\n'
+    found = rows(feed, FeedFormat.JSONL)
+    assert [(r.number, r.line, r.fields.get("sku")) for r in found] == [(1, 1, "J-1"), (2, 2, None), (3, 3, "J-3")]
+    assert found[1].error is not None
+    assert found[1].error.message == f"line 2 is longer than {MAX_LINE_BYTES} bytes"
+    assert found[1].end == Position(feed.encode().index(b'{"sku": "J-3"}'), 3, 3)
+    assert [r.fields["sku"] for r in rows(feed, FeedFormat.JSONL, found[0].end) if r.fields] == ["J-3"]
+    with pytest.raises(FeedError, match="line 1 is longer"):  # a first line that long: the file is no feed
+        rows(f"{huge}\n", FeedFormat.JSONL)
+    with pytest.raises(FeedError, match="line 3 is longer"):  # CSV rows may span lines: no row to skip to
+        rows(f"{HEADER},description\nA-1,Tee,1.00,EUR,\nA-2,Tee,1.00,EUR,{'x' * MAX_LINE_BYTES}\n")

@@ -1,7 +1,9 @@
-"""OpenAPI declarations shared by the HTTP services: problem+json error responses and required request headers.
+"""OpenAPI declarations shared by the HTTP services: problem+json error responses, required request headers, and
+who may call each operation.
 
 Routes declare their errors with `error_responses(...)` instead of spelling the response objects out, and the app's
-document gets the `Problem` schema they refer to from `complete_openapi(app)`.
+document gets the `Problem` schema they refer to from `complete_openapi(app)`; given the app's access table, it also
+gets a bearer security scheme and, on every operation, the scope it needs (with its 401 and 403 responses).
 """
 
 from collections.abc import Mapping
@@ -9,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from catalog_http.access import PUBLIC, AccessTable
 from catalog_http.problems import PROBLEM_JSON
 
 PROBLEM_REF = "#/components/schemas/Problem"
@@ -18,8 +21,8 @@ REQUIRED_HEADERS = "x-required-headers"
 
 _DESCRIPTIONS = {
     400: "Bad request",
-    401: "No or unknown bearer key",
-    403: "Not allowed",
+    401: "No bearer key, or one that is unknown, revoked or malformed",
+    403: "The key lacks the scope the operation needs",
     404: "Not found",
     409: "Conflict with the current state",
     412: "If-Match names an older version",
@@ -30,7 +33,18 @@ _DESCRIPTIONS = {
     503: "Not ready",
 }
 _HEADERS: dict[int, dict[str, Any]] = {
-    401: {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}},
+    401: {
+        "WWW-Authenticate": {
+            "description": '`Bearer` (no key sent) or `Bearer error="invalid_token"`',
+            "schema": {"type": "string"},
+        }
+    },
+    403: {
+        "WWW-Authenticate": {
+            "description": '`Bearer error="insufficient_scope", scope="<the scope needed>"`',
+            "schema": {"type": "string"},
+        }
+    },
     412: {"ETag": {"description": "The current version's ETag", "schema": {"type": "string"}}},
 }
 
@@ -85,11 +99,14 @@ def error_responses(*declared: int | Mapping[int, str]) -> dict[int | str, dict[
     return responses
 
 
-def complete_openapi(app: FastAPI, query_maximums: Mapping[str, int] | None = None) -> None:
+def complete_openapi(
+    app: FastAPI, query_maximums: Mapping[str, int] | None = None, access: AccessTable | None = None
+) -> None:
     """Add what `error_responses()` refers to, and mark the headers routes require, in `app`'s OpenAPI document.
 
     `query_maximums` documents the upper bounds that routes check against settings per request (see
     `catalog_http.bounds`), by query parameter name: e.g. `{"limit": settings.page_size_max}` for every `limit`.
+    `access` documents who may call each operation (`catalog_http.access`).
     """
     generate = app.openapi
     maximums = dict(query_maximums or {})
@@ -97,14 +114,43 @@ def complete_openapi(app: FastAPI, query_maximums: Mapping[str, int] | None = No
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             document = generate()  # caches itself as app.openapi_schema: amended in place, once
-            document.setdefault("components", {}).setdefault("schemas", {}).update(_SCHEMAS)
-            for operations in document.get("paths", {}).values():
-                for operation in operations.values():
+            components = document.setdefault("components", {})
+            components.setdefault("schemas", {}).update(_SCHEMAS)
+            if access is not None and any(need != PUBLIC for need in access.needs.values()):
+                components.setdefault("securitySchemes", {})[access.scheme] = _bearer_scheme(access)
+            for path, operations in document.get("paths", {}).items():
+                for method, operation in operations.items():
                     _require_headers(operation)
                     _bound_query(operation, maximums)
+                    if access is not None:
+                        _secure(operation, access, access.needs.get((method.upper(), path), PUBLIC))
         return app.openapi_schema or {}
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _bearer_scheme(access: AccessTable) -> dict[str, Any]:
+    scopes = "\n".join(f"- `{scope}`: {meaning}" for scope, meaning in access.scopes.items())
+    return {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "`Authorization: Bearer <key>`. Each key carries scopes; an operation names the one it needs"
+        + (f":\n\n{scopes}" if scopes else "."),
+    }
+
+
+def _secure(operation: dict[str, Any], access: AccessTable, need: str) -> None:
+    """The operation's security requirement (none for a public one) and the answers a caller without it gets."""
+    if need == PUBLIC:
+        operation["security"] = []  # explicitly public, whatever a document-wide default may say
+        return
+    # OpenAPI 3.1 lets a non-OAuth requirement list role names; here they are the key's scopes.
+    operation["security"] = [{access.scheme: [need]}]
+    responses = operation.setdefault("responses", {})
+    for status, response in error_responses(401, 403).items():
+        responses.setdefault(str(status), response)
+    note = f"Needs a key with scope `{need}`."
+    operation["description"] = f"{operation['description']}\n\n{note}" if operation.get("description") else note
 
 
 def _require_headers(operation: dict[str, Any]) -> None:

@@ -103,4 +103,7 @@ def _http_problem(exc: HTTPException) -> Problem:
         return validation_problem(
             [{"loc": ("body",), "msg": "the body is not UTF-8 encoded JSON", "type": "json_invalid"}]
         )
+    if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+        # JSON nested a few thousand levels deep exhausts the parser's recursion: as unreadable as malformed JSON.
+        return validation_problem([{"loc": ("body",), "msg": "the JSON body nests too deeply", "type": "json_invalid"}])
     return Problem(exc.status_code, "http", str(exc.detail), headers=dict(exc.headers or {}))

@@ -67,4 +67,4 @@ def aiokafka_config(extra: Mapping[str, str]) -> dict[str, Any]:
 
 def connection(settings: CatalogSettings) -> dict[str, Any]:
     """Where and how an aiokafka client connects."""
-    return {"bootstrap_servers": settings.kafka_bootstrap_servers, **aiokafka_config(settings.kafka_client_extra)}
+    return {"bootstrap_servers": settings.kafka_bootstrap_servers, **aiokafka_config(settings.kafka_client_settings())}

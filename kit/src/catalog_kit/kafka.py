@@ -24,7 +24,7 @@ def client_config(settings: CatalogSettings) -> dict[str, Any]:
         # Topics come only from the registry (`ensure_topics`): a client asking for an unknown topic must not
         # make one with the broker's default partition count.
         "allow.auto.create.topics": False,
-        **settings.kafka_client_extra,
+        **settings.kafka_client_settings(),
     }
 
 

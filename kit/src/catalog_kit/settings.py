@@ -25,9 +25,14 @@ class CatalogSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
 
-    database_url: str = Field(default_factory=local_database_url, description="SQLAlchemy URL of the catalog database.")
+    # Secret: the URL may carry the database password. Revealed only where a connection is made (`catalog_kit.db`).
+    database_url: SecretStr = Field(
+        default_factory=lambda: SecretStr(local_database_url()),
+        description="SQLAlchemy URL of the catalog database.",
+    )
     kafka_bootstrap_servers: str = Field(default_factory=local_kafka_bootstrap_servers)
-    kafka_client_extra: dict[str, str] = Field(
+    # Secret values: the extras are where a real cluster's `sasl.password` or `ssl.key.password` go.
+    kafka_client_extra: dict[str, SecretStr] = Field(
         default_factory=dict,
         description="Extra librdkafka/aiokafka settings as JSON (security.protocol, sasl.* for a real cluster).",
     )
@@ -79,3 +84,7 @@ class CatalogSettings(BaseSettings):
     def outbound_policy(self) -> OutboundPolicy:
         """Where outbound requests may go (`catalog_kit.outbound`)."""
         return OutboundPolicy.parse(self.outbound_allow, self.outbound_ports)
+
+    def kafka_client_settings(self) -> dict[str, str]:
+        """`kafka_client_extra` revealed, for the Kafka clients only."""
+        return {name: value.get_secret_value() for name, value in self.kafka_client_extra.items()}

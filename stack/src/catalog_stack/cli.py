@@ -8,8 +8,9 @@ import socket
 import sys
 from pathlib import Path
 
+from catalog_kit.db import masked_url
 from catalog_kit.jsonlog import configure_logging
-from catalog_stack.infra import StackConfig, start_infrastructure, stop_infrastructure
+from catalog_stack.infra import Endpoints, StackConfig, start_infrastructure, stop_infrastructure
 from catalog_stack.processes import ManagedProcess
 from catalog_stack.services import platform_services, readiness, service_process, start_services, stop_services
 
@@ -21,21 +22,30 @@ def _config() -> StackConfig:
     return StackConfig.from_env(Path.cwd() / ".local")
 
 
-def _write_key(config: StackConfig) -> str:
-    """The development write key: API_KEYS if set, else one generated once and kept under the stack dir."""
+def dev_api_keys(config: StackConfig) -> tuple[str, str, str]:
+    """`API_KEYS` for the stack's API, which key that is, and a shell word that reads it.
+
+    API_KEYS if set; else a development key with every scope (admin), generated once and kept under the stack dir.
+    The key itself is never printed: terminals are scrolled back, logged and shared.
+    """
     if os.environ.get("API_KEYS"):
-        return os.environ["API_KEYS"].split(",")[0]
+        return os.environ["API_KEYS"], "the keys in API_KEYS", "<a key from API_KEYS>"
     key_file = config.root / "api-key"
     if not key_file.exists():
         config.root.mkdir(parents=True, exist_ok=True)
         key_file.write_text(f"dev-{secrets.token_urlsafe(18)}")
         key_file.chmod(0o600)
-    return key_file.read_text().strip()
+    return f"{key_file.read_text().strip()}=admin", f"{key_file} (admin: every scope)", f"$(cat {key_file})"
 
 
 def up() -> None:
     endpoints = start_infrastructure(_config())
-    print(f"DATABASE_URL={endpoints.database_url}\nKAFKA_BOOTSTRAP_SERVERS={endpoints.kafka_bootstrap_servers}")
+    print(connection_lines(endpoints.database_url, endpoints.kafka_bootstrap_servers))
+
+
+def connection_lines(database_url: str, bootstrap_servers: str) -> str:
+    """What `up` prints: where the infrastructure is, the database password masked."""
+    return f"DATABASE_URL={masked_url(database_url)}\nKAFKA_BOOTSTRAP_SERVERS={bootstrap_servers}"
 
 
 class PortInUse(Exception):
@@ -77,28 +87,34 @@ def run() -> None:
     config = _config()
     check_ports(config)  # before anything starts: a clash leaves nothing half up
     endpoints = start_infrastructure(config)
-    key = _write_key(config)
+    api_keys, key_where, key_shell = dev_api_keys(config)
     services = platform_services(API_PORT, SEARCH_PORT)
     start_services(
-        config, endpoints, services, {"API_KEYS": key, "API_PORT": str(API_PORT), "SEARCH_PORT": str(SEARCH_PORT)}
+        config, endpoints, services, {"API_KEYS": api_keys, "API_PORT": str(API_PORT), "SEARCH_PORT": str(SEARCH_PORT)}
     )
+    print(banner(config, endpoints, key_where, key_shell))
+
+
+def banner(config: StackConfig, endpoints: Endpoints, key_where: str, key_shell: str) -> str:
+    """What `run` prints: where everything is — the database password masked, the key only named."""
     base = f"http://127.0.0.1:{API_PORT}"
     search = f"http://127.0.0.1:{SEARCH_PORT}"
-    print(f"""
+    return f"""
 Catalog platform is running.
   Product API   {base}            (OpenAPI UI: {base}/docs, health: {base}/healthz)
   Search API    {search}/search?q=linen   (OpenAPI UI: {search}/docs)
-  Write key     Authorization: Bearer {key}
-  PostgreSQL    {endpoints.database_url}
+  API key       {key_where}
+  PostgreSQL    {masked_url(endpoints.database_url)}
   Kafka         {endpoints.kafka_bootstrap_servers}   (topic catalog.product.v1)
   Health        processors and relay on 127.0.0.1:{SEARCH_PORT + 1}-{SEARCH_PORT + 5} (/healthz, /readyz)
   Status        make status   (every service's readiness and lag)
   Logs          {config.root / "log"}/
 Try:
-  curl -s -X POST {base}/products -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\
+  KEY={key_shell}
+  curl -s -X POST {base}/products -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \\
        -d '{{"sku": "TEE-001", "name": "Linen tee", "price": "19.90", "currency": "EUR"}}'
 Stop everything with: make stop
-""")
+"""
 
 
 def stop() -> None:
@@ -143,5 +159,11 @@ def main() -> None:
         print(f"catalog-stack {args.command}: {exc}", file=sys.stderr)
         sys.exit(2)
     except Exception as exc:
-        print(f"catalog-stack {args.command} failed: {exc}", file=sys.stderr)
+        print(f"catalog-stack {args.command} failed: {without_database_password(str(exc))}", file=sys.stderr)
         sys.exit(1)
+
+
+def without_database_password(text: str) -> str:
+    """`text` with DATABASE_URL masked: a driver's or library's error message may quote the URL it was given."""
+    url = os.environ.get("DATABASE_URL")
+    return text.replace(url, masked_url(url)) if url else text

@@ -105,6 +105,7 @@ def job_from_row(row: Row[Any]) -> ImportJob:
         object_key=row.object_key,
         file_bytes=row.file_bytes,
         file_sha256=row.file_sha256,
+        submitted_by=row.submitted_by,
         rows_total=row.rows_total,
         rows_processed=row.rows_processed,
         rows_created=row.rows_created,
@@ -122,6 +123,7 @@ def job_from_row(row: Row[Any]) -> ImportJob:
         claimed_by=row.claimed_by,
         cancel_requested=row.cancel_requested,
         error=row.error,
+        last_error=row.last_error,
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,
@@ -170,11 +172,16 @@ class ImportJobRepository:
         row = self.session.execute(query).one_or_none()
         return None if row is None else job_from_row(row)
 
-    def page(self, *, state: JobState | None, before: uuid.UUID | None, limit: int) -> list[ImportJob]:
-        """Newest first (ids are time-ordered UUIDv7), starting before the cursor's id."""
+    def page(
+        self, *, state: JobState | None, before: uuid.UUID | None, limit: int, submitted_by: str | None = None
+    ) -> list[ImportJob]:
+        """Newest first (ids are time-ordered UUIDv7), starting before the cursor's id; only `submitted_by`'s if
+        given."""
         query = select(import_jobs).order_by(import_jobs.c.id.desc()).limit(limit)
         if state is not None:
             query = query.where(import_jobs.c.state == state)
+        if submitted_by is not None:
+            query = query.where(import_jobs.c.submitted_by == submitted_by)
         if before is not None:
             query = query.where(import_jobs.c.id < before)
         return [job_from_row(row) for row in self.session.execute(query)]

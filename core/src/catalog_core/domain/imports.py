@@ -126,6 +126,7 @@ class ImportJob:
     object_key: str
     file_bytes: int
     file_sha256: str
+    submitted_by: str | None  # the principal id of the key that submitted the job
     rows_total: int | None
     rows_processed: int
     rows_created: int
@@ -142,7 +143,8 @@ class ImportJob:
     attempts: int
     claimed_by: str | None
     cancel_requested: bool
-    error: str | None
+    error: str | None  # why the job FAILED, for whoever submitted it
+    last_error: str | None  # the last run's internal error (exception text): for operators only
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -168,7 +170,8 @@ class ImportJob:
         return round(self.run_rows / elapsed, 1) if elapsed > 0 else None
 
     def view(self, now: datetime) -> dict[str, Any]:
-        """The job as the API shows it."""
+        """The job as its submitter sees it. Who submitted it, which worker ran it and its internal errors are
+        for operators: the API adds them for admin keys."""
         return {
             "id": str(self.id),
             "state": self.state,
@@ -192,7 +195,6 @@ class ImportJob:
             "cancel_requested": self.cancel_requested,
             "retries": self.retries,
             "attempts": self.attempts,
-            "worker": self.claimed_by,
             "created_at": self.created_at.isoformat(),
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,

@@ -1,19 +1,25 @@
 """Product API settings (environment variables, typed defaults)."""
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
+from catalog_api.domain.keys import EnvKey, parse_api_keys
 from catalog_kit.settings import CatalogSettings
 
 
 class ApiSettings(CatalogSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    api_keys: str = Field(default="", description="Comma-separated bearer keys allowed to write; none: no writes.")
+    api_keys: SecretStr = Field(
+        default=SecretStr(""),
+        description="Development keys: `key=scope1+scope2,key2` (a bare key: catalog:read+catalog:write). Keys "
+        "for production are stored hashed with `catalog-keys`.",
+    )
     max_body_bytes: int = 1024 * 1024
     max_import_bytes: int = Field(default=1024**3, description="Feed uploads above this get 413 (streamed to storage).")
     max_image_bytes: int = Field(default=20 * 1024 * 1024, description="Image uploads above this get 413.")
     idempotency_ttl_hours: int = 24
     page_size_max: int = 200
 
-    def write_keys(self) -> list[str]:
-        return [key.strip() for key in self.api_keys.split(",") if key.strip()]
+    def env_keys(self) -> tuple[EnvKey, ...]:
+        """The keys of `API_KEYS` (their digests and scopes); raises `InvalidKeys` if it cannot be read."""
+        return parse_api_keys(self.api_keys.get_secret_value())

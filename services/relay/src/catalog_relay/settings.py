@@ -30,7 +30,7 @@ class RelaySettings(CatalogSettings):
             return None
         if self.relay_transactional_id:
             return self.relay_transactional_id
-        url = make_url(self.database_url)
+        url = make_url(self.database_url.get_secret_value())
         return f"catalog-relay/{url.host or 'local'}:{url.port or 5432}/{url.database}"
 
     relay_producer_reset_after: int = Field(

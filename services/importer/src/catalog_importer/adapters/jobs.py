@@ -184,10 +184,10 @@ class JobClaims:
                 )
                 .values(
                     state=JobState.FAILED,
-                    error=func.concat(
-                        f"gave up after {self.rules.max_attempts} attempts; last: ",
-                        func.coalesce(import_jobs.c.last_error, "the worker stopped sending heartbeats"),
-                    ),
+                    # `error` is shown to the job's submitter; the cause (`last_error`: an exception's text, which may
+                    # name hosts) stays for operators.
+                    error=f"gave up after {self.rules.max_attempts} attempts",
+                    last_error=func.coalesce(import_jobs.c.last_error, "the worker stopped sending heartbeats"),
                     claimed_by=None,
                     claim_token=None,
                     finished_at=func.now(),

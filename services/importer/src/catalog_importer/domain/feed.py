@@ -21,6 +21,7 @@ A line without `product_key` may also be a whole product as the API takes it, wi
 
 import csv
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -30,6 +31,10 @@ from catalog_core.domain.imports import FeedFormat
 
 MAX_LINE_BYTES = 1024 * 1024
 SNIFF_BYTES = 8192
+# A product line nests at most 3 deep (`variants` → a variant → `options`). `json.loads` recurses once per level, so a
+# line of 10 000 nested arrays would raise RecursionError in it; lines deeper than this are refused before parsing.
+MAX_JSON_DEPTH = 32
+_JSON_STRUCTURE = re.compile(r'[\[\]{}"\\]')
 
 PRODUCT_COLUMNS = ("sku", "name", "brand", "description", "price", "currency", "stock", "status", "images")
 ROW_COLUMNS = ("product_key", "variant_price", *PRODUCT_COLUMNS)
@@ -44,6 +49,10 @@ OpenStream = Callable[[int], AbstractContextManager[BinaryIO]]
 
 class FeedError(Exception):
     """The feed as a whole cannot be read; the job fails with this reason."""
+
+
+class _TooDeep(ValueError):
+    """A JSON line nests deeper than MAX_JSON_DEPTH."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +116,10 @@ class _Lines:
         self.offset = position.offset
         self.line = position.line - 1  # the number of the last line read
         self.invalid: list[str] = []
+        # Whether a line longer than MAX_LINE_BYTES is skipped (and read as "" with `oversized` set) rather than
+        # failing the feed: JSON Lines rows stand alone, CSV rows may span lines.
+        self.skip_long_lines = False
+        self.oversized = False
 
     def __iter__(self) -> "_Lines":
         return self
@@ -115,8 +128,15 @@ class _Lines:
         raw = self.stream.readline(MAX_LINE_BYTES + 1)
         if not raw:
             raise StopIteration
-        if len(raw) > MAX_LINE_BYTES:
-            raise FeedError(f"line {self.line + 1} is longer than {MAX_LINE_BYTES} bytes: is the file really a feed?")
+        self.oversized = len(raw) > MAX_LINE_BYTES
+        if self.oversized:
+            if not self.skip_long_lines:
+                raise FeedError(
+                    f"line {self.line + 1} is longer than {MAX_LINE_BYTES} bytes: is the file really a feed?"
+                )
+            self.line += 1
+            self.offset += len(raw) + self._skip_rest_of_line(raw)
+            return ""
         self.line += 1
         self.offset += len(raw)
         if b"\x00" in raw:  # text columns cannot hold it; the row is unreadable, not the catalog's to refuse
@@ -128,6 +148,15 @@ class _Lines:
                 f"invalid UTF-8 on line {self.line} at byte {exc.start + 1} of the line (0x{raw[exc.start]:02x})"
             )
             return raw.decode("utf-8", "surrogateescape")
+
+    def _skip_rest_of_line(self, start: bytes) -> int:
+        """Read up to the end of a line without keeping it; the number of bytes read."""
+        skipped = 0
+        chunk = start
+        while chunk and not chunk.endswith(b"\n"):
+            chunk = self.stream.readline(MAX_LINE_BYTES)
+            skipped += len(chunk)
+        return skipped
 
 
 @dataclass(frozen=True)
@@ -251,13 +280,52 @@ def _csv_records(reader: Any, lines: _Lines, columns: list[CsvColumn], start: Po
         number += 1
 
 
+def json_deeper_than(text: str, limit: int) -> bool:
+    """Whether the JSON `text` nests arrays and objects more than `limit` deep; linear, without recursion.
+
+    Brackets inside strings do not count. Text that is not JSON may be misjudged, which only changes why it is
+    refused.
+    """
+    if text.count("[") + text.count("{") <= limit:
+        return False  # it cannot nest deeper than it has brackets: most lines cost two counts in C and no more
+    depth = 0
+    in_string = False
+    escaped_at = -1  # a backslash in a string escapes the next character, whatever it is
+    for match in _JSON_STRUCTURE.finditer(text):
+        at, char = match.start(), match.group()
+        if at == escaped_at:
+            continue
+        if in_string:
+            if char == "\\":
+                escaped_at = at + 1
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
 def _jsonl_rows(open_stream: OpenStream, start: Position) -> Iterator[FeedRow]:
     must_look_like_json = start.offset == 0  # the first row tells a JSON Lines feed from anything else
     number = start.row
     with open_stream(start.offset) as stream:
         lines = _Lines(stream, start)
+        # A too-long first line says the file is no feed; after a JSON row, a too-long line is one bad row.
+        lines.skip_long_lines = not must_look_like_json
         for text in lines:
             line = lines.line
+            if lines.oversized:
+                too_large = FieldError(None, f"line {line} is longer than {MAX_LINE_BYTES} bytes", "too_large")
+                lines.invalid.clear()
+                yield FeedRow(number, line, Position(lines.offset, number + 1, line + 1), {}, too_large)
+                number += 1
+                continue
             if not text.strip():
                 lines.invalid.clear()
                 continue
@@ -266,7 +334,14 @@ def _jsonl_rows(open_stream: OpenStream, start: Position) -> Iterator[FeedRow]:
             fields: dict[str, Any] = {}
             error: FieldError | None = None
             try:
+                if json_deeper_than(text, MAX_JSON_DEPTH):
+                    raise _TooDeep(f"arrays and objects nested more than {MAX_JSON_DEPTH} deep")
                 value = json.loads(text.rstrip("\r\n"))
+            except _TooDeep as exc:
+                error = FieldError(None, f"line {line}: invalid JSON: {exc}", "json_depth")
+            except RecursionError:
+                # The depth bound keeps json.loads from recursing this far; should it still, the row is refused alone.
+                error = FieldError(None, f"line {line}: invalid JSON: nested too deeply", "json_depth")
             except ValueError as exc:
                 if must_look_like_json:
                     raise FeedError(f"line {line} is not JSON: is the feed really JSON Lines (format=jsonl)?") from exc
@@ -281,6 +356,7 @@ def _jsonl_rows(open_stream: OpenStream, start: Position) -> Iterator[FeedRow]:
                 else:
                     error = FieldError(None, f"line {line}: a JSON object expected, not {type(value).__name__}", "json")
             must_look_like_json = False
+            lines.skip_long_lines = True
             if lines.invalid:
                 error = FieldError(None, lines.invalid[0], "utf8")
                 lines.invalid.clear()

@@ -7,10 +7,12 @@ import uvicorn
 from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 
+from catalog_http.access import PUBLIC, UndecidedAccess, check_decided
 from catalog_http.nul_characters import refuse_nul_characters
 from catalog_http.openapi import complete_openapi
 from catalog_http.problems import install_problem_handlers
 from catalog_indexer.entrypoints import deps, health, search
+from catalog_indexer.entrypoints.access import ACCESS
 from catalog_indexer.settings import IndexerSettings
 from catalog_kit.db import make_engine
 from catalog_kit.jsonlog import configure_logging
@@ -25,9 +27,12 @@ def create_app(settings: IndexerSettings, engine: Engine | None = None) -> FastA
     )
     deps.install(app, deps.Wiring(settings, engine or make_engine(settings.database_url, settings.db_pool_size)))
     install_problem_handlers(app)
-    complete_openapi(app, query_maximums={"limit": settings.search_page_size_max})
+    complete_openapi(app, query_maximums={"limit": settings.search_page_size_max}, access=ACCESS)
     app.include_router(search.router)
     app.include_router(health.router)
+    check_decided(app, ACCESS)
+    if any(need != PUBLIC for need in ACCESS.needs.values()):
+        raise UndecidedAccess("the search API authenticates no one: every operation in its access table is public")
     return app
 
 

@@ -3,24 +3,42 @@
 The composition root (`create_app`) builds the app's parts once and puts them on `app.state` with `install`; the
 providers hand them to each request. A test replaces any provider with
 `app.dependency_overrides[provider] = replacement`; providers that others build on (settings, the session factory,
-the outbox writer) are resolved through the overridable ones, so replacing `get_settings` also changes the write
-keys and the page-size bound.
+the outbox writer) are resolved through the overridable ones, so replacing `get_settings` also changes the
+`API_KEYS` keys and the page-size bound.
+
+`authorize` runs for every operation (an app-wide dependency): it looks the operation up in the access table
+(`entrypoints/access.py`) and, unless it is public, authenticates the caller and checks the scope. Routes that need
+to know who calls take `Caller` (the principal) or `WriterKey` (its id); replacing `authorize` replaces the caller.
 
 Providers that only read state are `async def`: they run on the event loop instead of taking a worker thread.
 """
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
-from catalog_api.entrypoints.auth import writer_key
+from catalog_api.adapters.api_keys import ApiKeys, KeyDigest
+from catalog_api.domain.keys import Principal, Scope, stored_key_id
+from catalog_api.entrypoints.access import ACCESS
+from catalog_api.entrypoints.auth import (
+    KeyLookup,
+    bearer_value,
+    check_scope,
+    env_principal,
+    stored_principal,
+    unauthenticated,
+)
+from catalog_api.entrypoints.problems import Problem
 from catalog_api.service_layer.imports import ImportRequests
 from catalog_api.settings import ApiSettings
 from catalog_core.service_layer.catalog import ProductCatalog
+from catalog_http.access import PUBLIC
 from catalog_http.bounds import at_most
 from catalog_kit.envelope import valid_traceparent
 from catalog_kit.object_store import ObjectStore
@@ -104,20 +122,61 @@ async def get_catalog(session: DbSession, outbox: Outbox, traceparent: Tracepare
 Catalog = Annotated[ProductCatalog, Depends(get_catalog)]
 
 
-async def get_import_requests(session: DbSession, outbox: Outbox) -> ImportRequests:
-    """Import jobs, read in the request's session."""
-    return ImportRequests(session, outbox)
+async def get_key_lookup(sessions: Sessions) -> KeyLookup:
+    """How a stored key is found: its live row, read in a short transaction of its own."""
+
+    def lookup(key_id: uuid.UUID) -> KeyDigest | None:
+        with sessions() as session:
+            return ApiKeys(session).live_digest(key_id)
+
+    return lookup
 
 
-Imports = Annotated[ImportRequests, Depends(get_import_requests)]
+async def authorize(
+    request: Request, settings: Settings, lookup: Annotated[KeyLookup, Depends(get_key_lookup)]
+) -> Principal | None:
+    """What the operation needs (the access table), and whether the caller has it: its principal, None for a
+    public operation, or a 401/403 problem. Installed for every route by `create_app`."""
+    need = ACCESS.required(request)
+    if need == PUBLIC:
+        return None
+    if need is None:  # create_app refuses undecided routes; should one slip through, it is closed, not open
+        raise Problem(403, "forbidden", "Forbidden", "no access decision for this operation")
+    value = bearer_value(request.headers.get("authorization"))
+    principal = None
+    if value is not None:
+        principal = env_principal(value, settings.env_keys())
+        if principal is None and stored_key_id(value) is not None:  # only keys of the stored form cost a query
+            principal = await run_in_threadpool(stored_principal, value, lookup)
+    if principal is None:
+        raise unauthenticated(presented="authorization" in request.headers)
+    return check_scope(principal, Scope(need))
 
 
-async def get_writer_key(settings: Settings, authorization: Annotated[str | None, Header()] = None) -> str:
-    """The caller's principal (a digest of its bearer key) if it may write; 401 otherwise."""
-    return writer_key(authorization, settings.write_keys())
+async def get_caller(principal: Annotated[Principal | None, Depends(authorize)]) -> Principal:
+    """Who calls an operation that needs a key (as `authorize` found, once per request)."""
+    if principal is None:
+        raise RuntimeError("a public operation asked who calls: give it a scope in entrypoints/access.py")
+    return principal
+
+
+Caller = Annotated[Principal, Depends(get_caller)]
+
+
+async def get_writer_key(caller: Caller) -> str:
+    """The caller's principal id: what import jobs record as `submitted_by` and idempotency keys are scoped by."""
+    return caller.id
 
 
 WriterKey = Annotated[str, Depends(get_writer_key)]
+
+
+async def get_import_requests(session: DbSession, outbox: Outbox, caller: Caller) -> ImportRequests:
+    """Import jobs as the caller may see them (its own; an admin's: every job), read in the request's session."""
+    return ImportRequests(session, outbox, owner=caller.owner_filter)
+
+
+Imports = Annotated[ImportRequests, Depends(get_import_requests)]
 
 
 async def get_idempotency_ttl(settings: Settings) -> timedelta:

@@ -10,7 +10,9 @@ from fastapi import Depends, FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog_api.entrypoints import contracts, deps, health, imports, media, problems, products
+from catalog_api.entrypoints.access import ACCESS
 from catalog_api.settings import ApiSettings
+from catalog_http.access import check_decided
 from catalog_http.body_limit import BodySizeLimit
 from catalog_http.nul_characters import refuse_nul_characters
 from catalog_http.openapi import complete_openapi
@@ -26,12 +28,18 @@ STAGING_DIR = Path(tempfile.gettempdir()) / "catalog-image-uploads"
 
 
 def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = None) -> FastAPI:
-    """The API wired to the catalog database; `sessions` may be given by tests."""
+    """The API wired to the catalog database; `sessions` may be given by tests.
+
+    Refuses to build when `API_KEYS` cannot be read or an operation has no entry in the access table.
+    """
+    settings.env_keys()  # a typo in a scope fails the start, not every request
     app = FastAPI(
         title="Catalog product API",
         version="1.0.0",
-        description="Products with their variants. Writes need `Authorization: Bearer <key>`.",
-        dependencies=[Depends(refuse_nul_characters)],
+        description="Products with their variants. Reading the catalog is public; writes and import jobs need "
+        "`Authorization: Bearer <key>` with a key that carries the operation's scope.",
+        # Authorisation first: a caller without the scope learns nothing about its input.
+        dependencies=[Depends(deps.authorize), Depends(refuse_nul_characters)],
     )
     deps.install(
         app,
@@ -49,9 +57,10 @@ def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = N
         streamed=(*imports.UPLOAD_PATHS, *media.IMAGE_UPLOAD_PATHS),
     )
     problems.install(app)
-    complete_openapi(app, query_maximums={"limit": settings.page_size_max})
+    complete_openapi(app, query_maximums={"limit": settings.page_size_max}, access=ACCESS)
     for router in (products.router, health.router, imports.router, media.router, contracts.router):
         app.include_router(router)
+    check_decided(app, ACCESS)
     contracts.prepare(settings.public_base_url)  # built now rather than on the first request
     return app
 
@@ -59,8 +68,8 @@ def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = N
 def main() -> None:
     settings = ApiSettings()
     configure_logging("product-api", settings.log_level)
-    if not settings.write_keys():
-        log.warning("no API_KEYS configured: every write will be refused with 401")
+    if not settings.env_keys():
+        log.info("no API_KEYS: only keys stored with catalog-keys are accepted")
     uvicorn.run(
         create_app(settings),
         host=settings.api_host,

@@ -1,4 +1,8 @@
-"""The `/imports` endpoints: upload a supplier feed (202 + job), watch the job and its row ledger, cancel, retry."""
+"""The `/imports` endpoints: upload a supplier feed (202 + job), watch the job and its row ledger, cancel, retry.
+
+Every endpoint needs a key (see `access.py`), and a key sees and acts on only the jobs it submitted; an admin key
+on every job, and only admins see who submitted a job, which worker ran it and its internal errors.
+"""
 
 import logging
 import uuid
@@ -11,8 +15,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from catalog_api.domain.keys import Principal
 from catalog_api.entrypoints.cursors import decode_cursor, encode_cursor
-from catalog_api.entrypoints.deps import Imports, Outbox, PageLimit, Sessions, Settings, Store, WriterKey
+from catalog_api.entrypoints.deps import Caller, Imports, Outbox, PageLimit, Sessions, Settings, Store
 from catalog_api.entrypoints.problems import Problem
 from catalog_api.entrypoints.uploads import Upload, receive_upload
 from catalog_api.service_layer.imports import ImportRequests, feed_key
@@ -80,7 +85,7 @@ router = APIRouter(prefix="/imports", tags=["imports"])
     ),
 )
 async def submit_import(
-    request: Request, principal: WriterKey, settings: Settings, sessions: Sessions, outbox: Outbox, store: Store
+    request: Request, caller: Caller, settings: Settings, sessions: Sessions, outbox: Outbox, store: Store
 ) -> JSONResponse:
     """Upload a feed (multipart: `file`, and `format` = csv | jsonl unless the file part's Content-Type says it).
 
@@ -94,39 +99,42 @@ async def submit_import(
             _in_transaction,
             sessions,
             outbox,
-            lambda r: r.submit(job_id, upload.stored, fmt, upload.file_name, principal),
+            caller,
+            lambda r: r.submit(job_id, upload.stored, fmt, upload.file_name, caller.id),
         )
     except BaseException:
         store.delete(upload.stored.key)  # no job points at it
         raise
     log.info(
         "import submitted",
-        extra={"job_id": str(job.id), "format": str(fmt), "bytes": upload.stored.size, "principal": principal},
+        extra={"job_id": str(job.id), "format": str(fmt), "bytes": upload.stored.size, "principal": caller.id},
     )
-    return _accepted(job)
+    return _accepted(job, caller)
 
 
 @router.get("", responses=error_responses(422, {400: "Invalid cursor"}))
 def list_imports(
-    requests: Imports, limit: PageLimit, state: JobState | None = None, cursor: str | None = None
+    requests: Imports, caller: Caller, limit: PageLimit, state: JobState | None = None, cursor: str | None = None
 ) -> dict[str, Any]:
-    """Jobs, newest first; follow `next_cursor` until it is null."""
-    page = requests.jobs.page(state=state, before=decode_cursor(cursor, uuid.UUID), limit=limit + 1)
+    """The caller's jobs (an admin's: every job), newest first; follow `next_cursor` until it is null."""
+    page = requests.page(state=state, before=decode_cursor(cursor, uuid.UUID), limit=limit + 1)
     items = page[:limit]
     now = datetime.now(UTC)
     return {
-        "items": [job.view(now) for job in items],
+        "items": [_view(job, caller, now) for job in items],
         "next_cursor": encode_cursor(str(items[-1].id)) if len(page) > limit else None,
     }
 
 
-@router.get("/{job_id}", responses=error_responses(422, {404: "Unknown job"}))
-def get_import(job_id: uuid.UUID, requests: Imports) -> dict[str, Any]:
+@router.get("/{job_id}", responses=error_responses(422, {404: "Unknown job, or another key's"}))
+def get_import(job_id: uuid.UUID, requests: Imports, caller: Caller) -> dict[str, Any]:
     """State, row counts, progress, rate, times and failed rows by error category."""
-    return _get(requests, job_id).view(datetime.now(UTC))
+    return _view(_get(requests, job_id), caller, datetime.now(UTC))
 
 
-@router.get("/{job_id}/rows", responses=error_responses(422, {400: "Invalid cursor", 404: "Unknown job"}))
+@router.get(
+    "/{job_id}/rows", responses=error_responses(422, {400: "Invalid cursor", 404: "Unknown job, or another key's"})
+)
 def list_import_rows(
     job_id: uuid.UUID,
     requests: Imports,
@@ -138,10 +146,9 @@ def list_import_rows(
 
     `attention` = failed or skipped (rows of a product that another of its rows made fail).
     """
-    _get(requests, job_id)
     after = decode_cursor(cursor, int) or 0
     statuses = sorted(_ROW_FILTERS[status]) if status else None
-    page = requests.jobs.rows(job_id, statuses=statuses, after=after, limit=limit + 1)
+    page = _not_found_as_problem(lambda: requests.rows(job_id, statuses=statuses, after=after, limit=limit + 1))
     items = page[:limit]
     return {"items": items, "next_cursor": encode_cursor(items[-1]["row"]) if len(page) > limit else None}
 
@@ -151,13 +158,17 @@ def list_import_rows(
     status_code=202,
     openapi_extra=_upload_body(required=False),
     responses=error_responses(
-        401, 413, 415, 422, {404: "Unknown job", 409: "No failed rows to retry, or the job is not finished"}
+        401,
+        413,
+        415,
+        422,
+        {404: "Unknown job, or another key's", 409: "No failed rows to retry, or the job is not finished"},
     ),
 )
 async def retry_failed_rows(
     job_id: uuid.UUID,
     request: Request,
-    _: WriterKey,
+    caller: Caller,
     settings: Settings,
     sessions: Sessions,
     outbox: Outbox,
@@ -170,7 +181,7 @@ async def retry_failed_rows(
     freed, a product since created). With a multipart `file`, the rows are read from that corrected copy of
     the feed, which must keep every row where it was (fix rows in place; do not add or remove rows).
     """
-    job = await run_in_threadpool(_in_transaction, sessions, outbox, lambda r: _get(r, job_id))
+    job = await run_in_threadpool(_in_transaction, sessions, outbox, caller, lambda r: _get(r, job_id))
     _conflict_as_problem(lambda: check_retryable(job.state))
     upload: Upload | None = None
     if request.headers.get("content-type", "").lower().startswith("multipart/"):
@@ -183,6 +194,7 @@ async def retry_failed_rows(
             _in_transaction,
             sessions,
             outbox,
+            caller,
             lambda r: _conflict_as_problem(lambda: r.retry_failed(job_id, stored, fmt)),
         )
     except BaseException:
@@ -190,33 +202,41 @@ async def retry_failed_rows(
             store.delete(upload.stored.key)
         raise
     log.info("import retry requested", extra={"job_id": str(job_id), "corrected_feed": upload is not None})
-    return _accepted(job)
+    return _accepted(job, caller)
 
 
 @router.post(
     "/{job_id}/cancel",
     status_code=202,
-    responses=error_responses(401, 422, {404: "Unknown job", 409: "Already finished"}),
+    responses=error_responses(401, 422, {404: "Unknown job, or another key's", 409: "Already finished"}),
 )
-def cancel_import(job_id: uuid.UUID, _: WriterKey, sessions: Sessions, outbox: Outbox) -> JSONResponse:
+def cancel_import(job_id: uuid.UUID, caller: Caller, sessions: Sessions, outbox: Outbox) -> JSONResponse:
     """Cancel a job: a pending one at once, a running one at its next chunk boundary (rows already committed
     stay committed)."""
-    job = _in_transaction(sessions, outbox, lambda r: _conflict_as_problem(lambda: r.cancel(job_id)))
+    job = _in_transaction(sessions, outbox, caller, lambda r: _conflict_as_problem(lambda: r.cancel(job_id)))
     log.info("import cancel requested", extra={"job_id": str(job_id), "state": str(job.state)})
-    return _accepted(job)
+    return _accepted(job, caller)
 
 
 def _in_transaction(
-    sessions: sessionmaker[Session], outbox: OutboxWriter, command: Callable[[ImportRequests], ImportJob]
+    sessions: sessionmaker[Session],
+    outbox: OutboxWriter,
+    caller: Principal,
+    command: Callable[[ImportRequests], ImportJob],
 ) -> ImportJob:
-    """`command` in a transaction of its own (the request's session is not used across an upload)."""
+    """`command` on the caller's jobs in a transaction of its own (the request's session is not used across an
+    upload)."""
     with sessions() as session, session.begin():
-        return command(ImportRequests(session, outbox))
+        return command(ImportRequests(session, outbox, owner=caller.owner_filter))
 
 
 def _get(requests: ImportRequests, job_id: uuid.UUID) -> ImportJob:
+    return _not_found_as_problem(lambda: requests.get(job_id))
+
+
+def _not_found_as_problem(command: Callable[[], T]) -> T:
     try:
-        return requests.get(job_id)
+        return command()
     except ImportJobNotFound as exc:
         raise Problem(404, "not-found", "Import job not found", str(exc)) from exc
 
@@ -241,5 +261,13 @@ def _format(upload: Upload, default: FeedFormat | None = None) -> FeedFormat:
         ) from exc
 
 
-def _accepted(job: ImportJob) -> JSONResponse:
-    return JSONResponse(job.view(datetime.now(UTC)), 202, {"Location": f"/imports/{job.id}"})
+def _accepted(job: ImportJob, caller: Principal) -> JSONResponse:
+    return JSONResponse(_view(job, caller, datetime.now(UTC)), 202, {"Location": f"/imports/{job.id}"})
+
+
+def _view(job: ImportJob, caller: Principal, now: datetime) -> dict[str, Any]:
+    """The job as the caller may see it: operators also see who submitted it, where it ran and why it broke."""
+    view = job.view(now)
+    if caller.is_admin:
+        view |= {"submitted_by": job.submitted_by, "worker": job.claimed_by, "last_error": job.last_error}
+    return view

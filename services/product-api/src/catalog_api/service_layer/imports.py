@@ -1,7 +1,9 @@
 """Import commands: submit, cancel, retry — each one transaction holding the job row and its outbox event."""
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -12,6 +14,7 @@ from catalog_core.domain.imports import (
     ImportJobNotFound,
     JobMode,
     JobState,
+    RowStatus,
     cancel_outcome,
     check_retryable,
 )
@@ -27,12 +30,17 @@ def feed_key(job_id: uuid.UUID, correction: uuid.UUID | None = None) -> str:
 
 
 class ImportRequests:
-    """What a client can ask of import jobs; the importer does the work when `import.requested` wakes it."""
+    """What a client can ask of import jobs; the importer does the work when `import.requested` wakes it.
 
-    def __init__(self, session: Session, outbox: OutboxWriter) -> None:
+    `owner` is whose jobs the client may see and change (`submitted_by`); None: every job (an admin). Another
+    owner's job is reported as not found, like a job that does not exist, so job ids reveal nothing.
+    """
+
+    def __init__(self, session: Session, outbox: OutboxWriter, owner: str | None = None) -> None:
         self.session = session
         self.jobs = ImportJobRepository(session)
         self.outbox = outbox
+        self.owner = owner
 
     def submit(
         self, job_id: uuid.UUID, feed: StoredObject, format: FeedFormat, file_name: str | None, submitted_by: str
@@ -51,10 +59,18 @@ class ImportRequests:
         return job
 
     def get(self, job_id: uuid.UUID) -> ImportJob:
-        job = self.jobs.get(job_id)
-        if job is None:
-            raise ImportJobNotFound(job_id)
-        return job
+        return self._visible(job_id, self.jobs.get(job_id))
+
+    def page(self, *, state: JobState | None, before: uuid.UUID | None, limit: int) -> list[ImportJob]:
+        """The jobs the client may see, newest first."""
+        return self.jobs.page(state=state, before=before, limit=limit, submitted_by=self.owner)
+
+    def rows(
+        self, job_id: uuid.UUID, *, statuses: Sequence[RowStatus] | None, after: int, limit: int
+    ) -> list[dict[str, Any]]:
+        """The ledger of a job the client may see, in row order after row `after`."""
+        self.get(job_id)
+        return self.jobs.rows(job_id, statuses=statuses, after=after, limit=limit)
 
     def cancel(self, job_id: uuid.UUID) -> ImportJob:
         """Cancel a pending job now; ask a running one to stop at its next chunk boundary."""
@@ -104,8 +120,10 @@ class ImportRequests:
         return job
 
     def _lock(self, job_id: uuid.UUID) -> ImportJob:
-        job = self.jobs.get(job_id, for_update=True)
-        if job is None:
+        return self._visible(job_id, self.jobs.get(job_id, for_update=True))
+
+    def _visible(self, job_id: uuid.UUID, job: ImportJob | None) -> ImportJob:
+        if job is None or (self.owner is not None and job.submitted_by != self.owner):
             raise ImportJobNotFound(job_id)
         return job
 

@@ -1,0 +1,38 @@
+"""Who may call what, in one table: every operation of the product API and the scope its caller's key needs.
+
+`create_app` refuses to start when an operation is missing here (or listed but not served), `deps.authorize`
+enforces the table on every request, and the OpenAPI document shows it (`complete_openapi`). Which *job* a caller
+may see or change is not a scope but ownership: a key sees the jobs it submitted, an admin key every job
+(`service_layer.imports`).
+"""
+
+from catalog_api.domain.keys import SCOPE_MEANINGS, Scope
+from catalog_http.access import PUBLIC, AccessTable
+
+ACCESS = AccessTable(
+    needs={
+        # The catalog is public to read: storefronts and search need no key.
+        ("GET", "/products"): PUBLIC,
+        ("GET", "/products/{product_id}"): PUBLIC,
+        ("GET", "/products/{product_id}/images"): PUBLIC,
+        ("GET", "/media/{key}"): PUBLIC,
+        ("POST", "/products"): Scope.WRITE,
+        ("PATCH", "/products/{product_id}"): Scope.WRITE,
+        # Products have no owner: any writer may delete one, as any writer may change it.
+        ("DELETE", "/products/{product_id}"): Scope.WRITE,
+        ("POST", "/products/{product_id}/images"): Scope.WRITE,
+        # Import jobs show a supplier's files, SKUs and rows: private, and only the submitter's (or an admin's).
+        ("POST", "/imports"): Scope.WRITE,
+        ("GET", "/imports"): Scope.READ,
+        ("GET", "/imports/{job_id}"): Scope.READ,
+        ("GET", "/imports/{job_id}/rows"): Scope.READ,
+        ("POST", "/imports/{job_id}/retry-failed"): Scope.WRITE,
+        ("POST", "/imports/{job_id}/cancel"): Scope.WRITE,
+        # Probes and event contracts are for anyone who runs or consumes the platform.
+        ("GET", "/healthz"): PUBLIC,
+        ("GET", "/readyz"): PUBLIC,
+        ("GET", "/asyncapi.json"): PUBLIC,
+        ("GET", "/schemas/{name}"): PUBLIC,
+    },
+    scopes=SCOPE_MEANINGS,
+)
