@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 from sqlalchemy import Engine
 
+from catalog_http.wiring import install_wiring, wiring_of
 from catalog_indexer.settings import IndexerSettings
 
 
@@ -22,14 +23,11 @@ class Wiring:
 
 
 def install(app: FastAPI, wiring: Wiring) -> None:
-    app.state.wiring = wiring
+    install_wiring(app, wiring)
 
 
 def _wiring(request: Request) -> Wiring:
-    wiring = getattr(request.app.state, "wiring", None)
-    if not isinstance(wiring, Wiring):
-        raise RuntimeError("the app was not built by create_app(): no wiring on app.state")
-    return wiring
+    return wiring_of(request, Wiring)
 
 
 async def get_settings(request: Request) -> IndexerSettings:

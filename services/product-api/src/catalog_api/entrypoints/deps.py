@@ -40,6 +40,7 @@ from catalog_api.settings import ApiSettings
 from catalog_core.service_layer.catalog import ProductCatalog
 from catalog_http.access import PUBLIC
 from catalog_http.bounds import at_most
+from catalog_http.wiring import install_wiring, wiring_of
 from catalog_kit.envelope import valid_traceparent
 from catalog_kit.object_store import ObjectStore
 from catalog_kit.outbox import OutboxWriter
@@ -60,14 +61,11 @@ class Wiring:
 
 
 def install(app: FastAPI, wiring: Wiring) -> None:
-    app.state.wiring = wiring
+    install_wiring(app, wiring)
 
 
 def _wiring(request: Request) -> Wiring:
-    wiring = getattr(request.app.state, "wiring", None)
-    if not isinstance(wiring, Wiring):
-        raise RuntimeError("the app was not built by create_app(): no wiring on app.state")
-    return wiring
+    return wiring_of(request, Wiring)
 
 
 async def get_settings(request: Request) -> ApiSettings:
