@@ -16,7 +16,7 @@ from typing import Any
 import stamina
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import Field
 
 from catalog_kit.envelope import EventEnvelope
@@ -169,6 +169,7 @@ class Processor:
 
     async def _consume(self) -> None:
         assert self._consumer is not None
+        next_idle_commit = time.monotonic()
         while not self._stop.is_set():
             try:
                 batches = await self._consumer.getmany(timeout_ms=500, max_records=self.settings.consumer_max_batch)
@@ -186,7 +187,31 @@ class Processor:
                     await self._handle_partition(partition, records)
                 except _Stopped:
                     return
+            if time.monotonic() >= next_idle_commit:
+                try:
+                    await self._commit_idle_positions(set(batches))
+                except _Stopped:
+                    return
+                next_idle_commit = time.monotonic() + self.settings.lag_sample_interval_s
             self.health.log_if_stalled()
+
+    async def _commit_idle_positions(self, busy: set[TopicPartition]) -> None:
+        """Move the committed offset of idle partitions up to the consumer's position.
+
+        A transaction's commit marker takes an offset of its own that no record carries, so after the last record of
+        a batch the committed offset stays one short of the end: lag would never reach 0 on a quiet topic. The
+        position has stepped over the markers; nothing below it is unhandled for a partition that returned no
+        records in this round (and this runs in the consume loop itself, so none can arrive meanwhile)."""
+        assert self._consumer is not None
+        for partition in self._consumer.assignment() - busy:
+            committed = self._committed.get(partition)
+            try:
+                position = await self._consumer.position(partition)
+            except (IllegalStateError, KafkaError) as exc:  # revoked meanwhile, or no position yet
+                log.debug("no position to commit", extra={**self._ids(), "error": _describe(exc)})
+                continue
+            if committed is not None and position > committed:
+                await self._commit(partition, position)
 
     async def _handle_partition(self, partition: TopicPartition, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
         handler = self._handlers[partition.topic]
