@@ -22,22 +22,6 @@ PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_S = 2  # a database restart takes seconds; clients come back soon, not in a storm
 
 
-def problem_response(
-    status: int,
-    kind: str,
-    title: str,
-    detail: str | None = None,
-    errors: Sequence[dict[str, Any]] = (),
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    body: dict[str, Any] = {"type": f"urn:catalog:problem:{kind}", "title": title, "status": status}
-    if detail:
-        body["detail"] = detail
-    if errors:
-        body["errors"] = list(errors)
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
-
-
 class Problem(Exception):
     """An HTTP error with a problem type; raised anywhere in a request, rendered by the installed handler."""
 
@@ -56,7 +40,12 @@ class Problem(Exception):
         self.headers = headers or {}
 
     def response(self) -> JSONResponse:
-        return problem_response(self.status, self.kind, self.title, self.detail, self.errors, self.headers)
+        body: dict[str, Any] = {"type": f"urn:catalog:problem:{self.kind}", "title": self.title, "status": self.status}
+        if self.detail:
+            body["detail"] = self.detail
+        if self.errors:
+            body["errors"] = self.errors
+        return JSONResponse(body, status_code=self.status, media_type=PROBLEM_JSON, headers=self.headers)
 
 
 def validation_problem(errors: Sequence[Any]) -> Problem:

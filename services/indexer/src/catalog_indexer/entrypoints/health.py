@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from sqlalchemy import text
 
 from catalog_http.openapi import error_responses
-from catalog_http.problems import problem_response
+from catalog_http.problems import Problem
 from catalog_indexer.entrypoints.deps import ReadModel
 
 router = APIRouter(tags=["operations"])
@@ -23,5 +23,5 @@ def readyz(engine: ReadModel) -> Any:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1 FROM search.documents LIMIT 1"))
     except Exception as exc:
-        return problem_response(503, "not-ready", "Read model unreachable", type(exc).__name__)
+        return Problem(503, "not-ready", "Read model unreachable", type(exc).__name__).response()
     return {"status": "ready"}
