@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from catalog_schemas import CANONICAL_BASE_URL, schema_uri
+from catalog_schemas import CANONICAL_BASE_URL, Lane, schema_uri
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
@@ -39,6 +39,7 @@ class EventEnvelope:
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
     traceparent: str | None = None
+    lane: Lane = Lane.INTERACTIVE  # bulk work's events, and what is derived from them, travel in the bulk lane
 
     def headers(self, schema_base_url: str = CANONICAL_BASE_URL) -> dict[str, str]:
         """The Kafka headers of this event (stored with the outbox row, sent as they are).
@@ -55,6 +56,7 @@ class EventEnvelope:
             "ce_subject": self.subject,
             "ce_dataschema": schema_uri(self.type, schema_base_url),
             "content-type": CONTENT_TYPE,
+            "ce_lane": self.lane.value,
         }
         if self.traceparent:
             headers["traceparent"] = self.traceparent
@@ -88,4 +90,5 @@ class EventEnvelope:
             id=str(attrs["ce_id"]),
             time=time,
             traceparent=valid_traceparent(attrs.get("traceparent")),
+            lane=Lane.BULK if attrs.get("ce_lane") == Lane.BULK else Lane.INTERACTIVE,
         )

@@ -13,6 +13,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     MetaData,
+    SmallInteger,
     Table,
     Text,
     func,
@@ -24,10 +25,11 @@ from sqlalchemy.orm import Session
 
 from catalog_kit.bulk import recordset
 from catalog_kit.envelope import EventEnvelope
-from catalog_schemas import CANONICAL_BASE_URL, topic_for
+from catalog_schemas import CANONICAL_BASE_URL, Lane, topic_for
 
 # The relay LISTENs on this channel; the payload is empty because the row itself is the message.
 NOTIFY_CHANNEL = "catalog_outbox"
+LANE_RANK = {Lane.INTERACTIVE: 0, Lane.BULK: 1}
 
 metadata = MetaData()
 
@@ -44,9 +46,11 @@ outbox = Table(
     Column("headers", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("published_at", DateTime(timezone=True)),
-    # The relay's only query: unpublished rows, oldest first. A partial index keeps it small however
+    # 0: interactive, 1: bulk (`LANE_RANK`). The relay publishes lane 0 first, so bulk never delays interactive.
+    Column("lane", SmallInteger, nullable=False, server_default=text("0")),
+    # The relay's only query: unpublished rows by lane, oldest first. A partial index keeps it small however
     # many published rows wait for clean-up.
-    Index("outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
+    Index("outbox_unpublished_by_lane", "lane", "id", postgresql_where=text("published_at IS NULL")),
     Index("outbox_published_at", "published_at", postgresql_where=text("published_at IS NOT NULL")),
 )
 
@@ -54,10 +58,12 @@ outbox = Table(
 class OutboxWriter:
     """Adds events to the caller's transaction and wakes the relay when that transaction commits."""
 
-    def __init__(self, source: str, schema_base_url: str = CANONICAL_BASE_URL) -> None:
-        """`schema_base_url`: PUBLIC_BASE_URL, so that `ce_dataschema` is where the product API serves the schema."""
+    def __init__(self, source: str, schema_base_url: str = CANONICAL_BASE_URL, lane: Lane = Lane.INTERACTIVE) -> None:
+        """`schema_base_url`: PUBLIC_BASE_URL, so that `ce_dataschema` is where the product API serves the schema.
+        `lane`: where this writer's events go unless a call says otherwise (bulk writers such as the importer)."""
         self.source = source
         self.schema_base_url = schema_base_url
+        self.lane = lane
 
     def add(
         self,
@@ -68,19 +74,33 @@ class OutboxWriter:
         aggregate_id: str,
         data: Mapping[str, Any],
         traceparent: str | None = None,
+        lane: Lane | None = None,
     ) -> EventEnvelope:
-        """Stage one event in `session`'s transaction; nothing is visible to the relay before commit."""
-        return self.add_many(session, [PendingEvent(event_type, aggregate_type, aggregate_id, data)], traceparent)[0]
+        """Stage one event in `session`'s transaction; nothing is visible to the relay before commit.
+        `lane`: None for the writer's own; a processor passes the lane of the event it derives from."""
+        return self.add_many(
+            session, [PendingEvent(event_type, aggregate_type, aggregate_id, data)], traceparent, lane
+        )[0]
 
     def add_many(
-        self, session: Session, events: Sequence["PendingEvent"], traceparent: str | None = None
+        self,
+        session: Session,
+        events: Sequence["PendingEvent"],
+        traceparent: str | None = None,
+        lane: Lane | None = None,
     ) -> list[EventEnvelope]:
         """Stage several events in one statement (bulk writers such as the importer); same rules as `add`."""
         if not events:
             return []
+        lane = lane or self.lane
         envelopes = [
             EventEnvelope(
-                type=e.event_type, source=self.source, subject=e.aggregate_id, data=e.data, traceparent=traceparent
+                type=e.event_type,
+                source=self.source,
+                subject=e.aggregate_id,
+                data=e.data,
+                traceparent=traceparent,
+                lane=lane,
             )
             for e in events
         ]
@@ -92,7 +112,8 @@ class OutboxWriter:
                     "aggregate_type": event.aggregate_type,
                     "aggregate_id": event.aggregate_id,
                     "event_type": event.event_type,
-                    "topic": topic_for(event.event_type).name,
+                    "topic": topic_for(event.event_type, lane).name,
+                    "lane": LANE_RANK[lane],
                     "payload": dict(event.data),
                     "headers": envelope.headers(self.schema_base_url),
                 }

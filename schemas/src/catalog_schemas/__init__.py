@@ -16,13 +16,15 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-from catalog_schemas.topics import TOPICS, Topic, UnknownEventType, topic_for
+from catalog_schemas.topics import TOPICS, Lane, Topic, UnknownEventType, lane_of, topic_for
 
 __all__ = [
     "CANONICAL_BASE_URL",
     "TOPICS",
+    "Lane",
     "Topic",
     "UnknownEventType",
+    "lane_of",
     "rebase",
     "schema_document",
     "schema_file_name",

@@ -46,6 +46,12 @@ message and its schema.
 **Keys and order.** A record's key is its aggregate's id (a product's events are keyed by the product id and equal \
 `ce_subject`), so all events of one product land on one partition in the order they were committed.
 
+**Lanes.** Product events travel in two lanes with the same contract and key: `catalog.product.v1` \
+(interactive: API writes and uploads) and `catalog.product.bulk.v1` (bulk: imports, media regeneration, \
+re-announcements), so that a million-row import never queues in front of a shopper-facing edit. The header \
+`ce_lane` names the lane. Order per product holds within a lane, not across the two: a consumer that needs every \
+change reads both topics and keeps the highest `version` per product, which is what the rule below asks anyway.
+
 **Delivery.** At least once: a consumer may see an event again, for example after a relay failover; duplicates \
 carry the same `ce_id`. For product events keep the highest `version` seen per product and drop anything older or \
 equal: that makes a consumer idempotent and order-safe. Ignore properties you do not know.
@@ -260,6 +266,11 @@ def _cloudevents_headers() -> dict[str, Any]:
                 "`<PUBLIC_BASE_URL>/schemas/<type>.v<major>.json`.",
             },
             "content-type": {"type": "string", "const": "application/json", "description": "Data encoding."},
+            "ce_lane": {
+                "type": "string",
+                "enum": ["interactive", "bulk"],
+                "description": "CloudEvents extension: the lane the event travels in (`interactive` when absent).",
+            },
             "traceparent": {
                 "type": "string",
                 "pattern": _TRACEPARENT,

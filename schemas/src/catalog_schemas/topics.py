@@ -4,6 +4,20 @@ Code never spells a topic name; it asks this registry.
 """
 
 from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Lane(StrEnum):
+    """Which queue an event waits in. Bulk work never waits in front of interactive work.
+
+    `interactive`: API writes and uploads, someone is waiting for them. `bulk`: imports, regeneration, refreshes,
+    backfills and re-announcements. A product topic has one topic per lane with the same contract and key;
+    processors take the interactive lane first and the bulk lane with the capacity left. The event's lane also
+    travels as the CloudEvents extension `ce_lane`.
+    """
+
+    INTERACTIVE = "interactive"
+    BULK = "bulk"
 
 
 @dataclass(frozen=True)
@@ -33,6 +47,21 @@ PRODUCT = Topic(
     "at the broker): read with isolation.level=read_committed, or an aborted batch's records (sent again after "
     "it) show up twice. At least once: a record may repeat; keep the highest version per product.",
 )
+
+PRODUCT_BULK = Topic(
+    name="catalog.product.bulk.v1",
+    key=PRODUCT.key,
+    partitions=PRODUCT.partitions,
+    event_types=PRODUCT.event_types,
+    description="The bulk lane of catalog.product.v1: the same events and contract for changes made by bulk work "
+    "(imports, media regeneration, re-announcements), so that they never queue in front of interactive changes. "
+    "Order per product holds within each lane; a product changed in both lanes at once may see its events "
+    "interleaved across the two topics: consume both and keep the highest `version` per product (every event "
+    "carries it).",
+)
+
+# The bulk lane of each topic that has one.
+BULK_LANES = {PRODUCT.name: PRODUCT_BULK}
 
 IMPORTS = Topic(
     name="catalog.import.v1",
@@ -78,16 +107,21 @@ def dead_letter_topic(processor: str) -> Topic:
     )
 
 
-TOPICS: tuple[Topic, ...] = (PRODUCT, IMPORTS, MEDIA, *(dead_letter_topic(p) for p in PROCESSORS))
+TOPICS: tuple[Topic, ...] = (PRODUCT, PRODUCT_BULK, IMPORTS, MEDIA, *(dead_letter_topic(p) for p in PROCESSORS))
 
 
 class UnknownEventType(LookupError):
     """An event type that no registered topic carries."""
 
 
-def topic_for(event_type: str) -> Topic:
-    """The topic that carries `event_type`."""
+def topic_for(event_type: str, lane: Lane = Lane.INTERACTIVE) -> Topic:
+    """The topic that carries `event_type` in `lane` (a topic without a bulk lane carries both)."""
     for topic in TOPICS:
         if event_type in topic.event_types:
-            return topic
+            return BULK_LANES.get(topic.name, topic) if lane is Lane.BULK else topic
     raise UnknownEventType(event_type)
+
+
+def lane_of(topic_name: str) -> Lane:
+    """The lane a topic serves."""
+    return Lane.BULK if topic_name in {t.name for t in BULK_LANES.values()} else Lane.INTERACTIVE

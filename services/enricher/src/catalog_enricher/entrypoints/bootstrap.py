@@ -11,6 +11,7 @@ from catalog_enricher.settings import EnricherSettings
 from catalog_kit.db import make_engine, make_session_factory
 from catalog_kit.envelope import EventEnvelope
 from catalog_kit.outbox import OutboxWriter
+from catalog_schemas import Lane
 from catalog_schemas.topics import PRODUCT
 from catalog_stream.processor import Processor
 
@@ -47,6 +48,7 @@ def build(settings: EnricherSettings) -> Processor:
 
     processor.agent(PRODUCT, handle)
     if settings.reconcile_interval_s > 0:
-        reconciler = Reconciler(PipelineGaps(sessions, outbox), settings.reconcile_after_s, settings.reconcile_batch)
+        backfill = OutboxWriter(SOURCE, settings.public_base_url, lane=Lane.BULK)  # re-announcements are bulk work
+        reconciler = Reconciler(PipelineGaps(sessions, backfill), settings.reconcile_after_s, settings.reconcile_batch)
         processor.timer(settings.reconcile_interval_s)(reconciler.tick)
     return processor

@@ -11,6 +11,7 @@ from catalog_importer.settings import ImporterSettings
 from catalog_kit.db import make_engine, make_session_factory
 from catalog_kit.object_store import object_store
 from catalog_kit.outbox import OutboxWriter
+from catalog_schemas import Lane
 from catalog_schemas.topics import IMPORTS
 from catalog_stream.processor import Processor
 
@@ -31,7 +32,7 @@ def dispatcher(settings: ImporterSettings) -> Dispatcher:
     runner = JobRunner(
         sessions,
         object_store(settings),
-        OutboxWriter(SOURCE, settings.public_base_url),
+        OutboxWriter(SOURCE, settings.public_base_url, lane=Lane.BULK),  # a feed never delays an API write
         claims,
         ledger=Ledger,
         chunk_rows=settings.import_chunk_rows,

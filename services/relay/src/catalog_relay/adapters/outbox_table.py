@@ -13,10 +13,11 @@ from catalog_relay.domain.leadership import SessionLost
 LEADER_LOCK = 0x72656C61  # "rela": one relay publishes at a time, the others stand by
 
 # Selects by "not yet published", never "id above the last one seen": ids commit out of order, and a row
-# whose transaction commits late must still be found.
+# whose transaction commits late must still be found. The interactive lane (0) comes first: a bulk backlog of a
+# million rows never delays an API write. Bulk rows take what is left of the batch.
 _FETCH = """
 SELECT id, topic, aggregate_id, payload::text, headers
-FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT %s
+FROM outbox WHERE published_at IS NULL ORDER BY lane, id LIMIT %s
 """
 
 
@@ -52,7 +53,7 @@ class OutboxSession:
             pass
 
     def unpublished(self, limit: int) -> list[OutboxRow]:
-        """The first `limit` unpublished rows in id order."""
+        """The first `limit` unpublished rows: the interactive lane's, then the bulk lane's, each in id order."""
         return [OutboxRow(*row) for row in self._conn.execute(_FETCH, (limit,)).fetchall()]
 
     def mark_published(self, ids: list[int]) -> int:
