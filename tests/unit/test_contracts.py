@@ -7,14 +7,31 @@ from jsonschema import ValidationError
 
 from catalog_core.domain.model import Product, new_id
 from catalog_core.domain.products import ProductDraft
-from catalog_schemas import TOPICS, UnknownEventType, schema_for, topic_for, validate_event
+from catalog_schemas import TOPICS, Lane, UnknownEventType, lane_of, schema_for, topic_for, validate_event
+from catalog_schemas.topics import BULK_LANES, PRODUCT, PRODUCT_BULK
 
 
-def test_every_event_type_has_one_topic_and_a_schema() -> None:
-    types = [t for topic in TOPICS for t in topic.event_types]
+def test_every_event_type_has_one_topic_per_lane_and_a_schema() -> None:
+    lanes = set(BULK_LANES.values())
+    types = [t for topic in TOPICS if topic not in lanes for t in topic.event_types]
     assert len(types) == len(set(types))
     for event_type in types:
         assert schema_for(event_type)["title"] == event_type
+
+
+def test_a_bulk_lane_carries_the_same_contract_and_key() -> None:
+    for name, bulk in BULK_LANES.items():
+        [interactive] = [t for t in TOPICS if t.name == name]
+        assert (bulk.event_types, bulk.key, bulk.partitions) == (
+            interactive.event_types,
+            interactive.key,
+            interactive.partitions,
+        )
+    assert topic_for("product.updated", Lane.BULK) is PRODUCT_BULK
+    assert topic_for("product.updated") is PRODUCT
+    assert topic_for("import.requested", Lane.BULK).name == "catalog.import.v1"  # no bulk lane: the one topic
+    assert lane_of(PRODUCT_BULK.name) is Lane.BULK
+    assert lane_of(PRODUCT.name) is Lane.INTERACTIVE
 
 
 def test_unknown_event_types_fail_loudly() -> None:

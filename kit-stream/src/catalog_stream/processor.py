@@ -1,12 +1,21 @@
-"""What every stream processor shares: a consumer group, ordered handling, retries, dead letters, health.
+"""What every stream processor shares: a consumer group, ordered handling, lanes, batches, retries, dead letters.
 
 An agent stays a few lines: decode the envelope, call a pure function, apply the result through an adapter.
 `Processor` runs one aiokafka consumer for all of a service's topics, hands each partition's records to their
 handler in order, and commits a partition's offsets only after its records are handled or durably dead-lettered
 (at least once). Failures go by kind (`failures.py`): an outage is waited out, a bad record dead-lettered.
+
+Lanes: an agent of a topic with a bulk lane (`catalog_schemas.topics.BULK_LANES`) consumes both topics, and bulk
+records are taken only while no interactive record is waiting: before each bulk batch the consumer asks for
+buffered interactive records first. An interactive record therefore waits at most for the one bulk batch in hand.
+
+Batches: a batch agent gets a partition's records (up to CONSUMER_MAX_BATCH) at once and applies them in one
+transaction. An outage retries the whole batch; any other failure isolates the bad record by handling the records
+one at a time (each as a batch of one), with the usual retries and dead letters.
 """
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
@@ -22,12 +31,12 @@ from pydantic import Field
 from catalog_kit.envelope import EventEnvelope
 from catalog_kit.jsonlog import configure_logging
 from catalog_kit.settings import CatalogSettings
-from catalog_schemas.topics import Topic, dead_letter_topic
+from catalog_schemas.topics import BULK_LANES, Lane, Topic, dead_letter_topic, lane_of
 from catalog_stream.client_config import connection
 from catalog_stream.failures import Failure, PermanentFailure, classify
 from catalog_stream.health import ConsumerHealth, HealthServer, sleep_until
 
-__all__ = ["Handler", "PermanentFailure", "Processor", "ProcessorSettings"]
+__all__ = ["BatchHandler", "Handler", "PermanentFailure", "Processor", "ProcessorSettings"]
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +47,9 @@ class ProcessorSettings(CatalogSettings):
     broker_session_timeout_s: float = 10.0
     broker_heartbeat_interval_s: float = 1.0
     consumer_fetch_max_wait_ms: int = 100  # an idle consumer asks ten times a second; a new record waits ≤ 100 ms
-    consumer_max_batch: int = 500
+    consumer_max_batch: int = Field(
+        default=500, ge=1, description="Records per batch; an interactive record waits at most one bulk batch."
+    )
     consumer_max_poll_interval_s: float = Field(
         default=600.0, description="A handler blocked longer than this (e.g. a long outage) rejoins the group."
     )
@@ -56,8 +67,10 @@ class ProcessorSettings(CatalogSettings):
     shutdown_grace_s: float = Field(default=25.0, description="SIGTERM: time to finish in-flight records.")
 
 
-Handler = Callable[[EventEnvelope], Awaitable[None]]
+Handler = Callable[[EventEnvelope], Awaitable[object]]
+BatchHandler = Callable[[Sequence[EventEnvelope]], Awaitable[object]]
 Periodic = Callable[[], Awaitable[object]]
+Batches = dict[TopicPartition, list[ConsumerRecord[Any, Any]]]
 
 
 class _Stopped(Exception):
@@ -73,7 +86,8 @@ class Processor:
         self.group_id = f"catalog-{name}"  # the group ids the processors always had: committed offsets carry over
         self.dead_letters_topic = dead_letter_topic(name)
         self.health = ConsumerHealth(name, settings.stall_after_s, settings.max_ready_lag)
-        self._handlers: dict[str, Handler] = {}
+        self._handlers: dict[str, BatchHandler] = {}  # by topic name, both lanes of a topic
+        self._batched: set[str] = set()
         self._periodic: list[tuple[float, Periodic]] = []
         self._on_shutdown: list[Periodic] = []
         self._committed: dict[TopicPartition, int] = {}
@@ -82,8 +96,26 @@ class Processor:
         self._producer: AIOKafkaProducer | None = None
 
     def agent(self, topic: Topic, handler: Handler) -> None:
-        """Feed every record of `topic` to `handler`, in order per partition, with retries and dead letters."""
-        self._handlers[topic.name] = handler
+        """Feed every record of `topic` (both lanes) to `handler`, one at a time, in order per partition."""
+
+        async def one_at_a_time(events: Sequence[EventEnvelope]) -> None:
+            for event in events:
+                await handler(event)
+
+        self._route(topic, one_at_a_time, batched=False)
+
+    def batch_agent(self, topic: Topic, handler: BatchHandler) -> None:
+        """Feed the records of `topic` (both lanes) to `handler` a partition's batch at a time, in offset order.
+
+        The handler applies a batch all or nothing and must be safe to apply again (at least once)."""
+        self._route(topic, handler, batched=True)
+
+    def _route(self, topic: Topic, handler: BatchHandler, *, batched: bool) -> None:
+        for lane in (topic, BULK_LANES.get(topic.name)):
+            if lane is not None:
+                self._handlers[lane.name] = handler
+                if batched:
+                    self._batched.add(lane.name)
 
     def timer(self, interval_s: float) -> Callable[[Periodic], Periodic]:
         """Run the decorated coroutine every `interval_s` while the processor runs (its failures are logged)."""
@@ -172,7 +204,8 @@ class Processor:
         next_idle_commit = time.monotonic()
         while not self._stop.is_set():
             try:
-                batches = await self._consumer.getmany(timeout_ms=500, max_records=self.settings.consumer_max_batch)
+                # Interactive records already fetched go first; only without them does the loop wait for any lane.
+                batches = await self._fetch(interactive_only=True) or await self._fetch(interactive_only=False)
             except Exception as exc:
                 if classify(exc) is not Failure.INFRASTRUCTURE:
                     raise
@@ -180,20 +213,41 @@ class Processor:
                 await sleep_until(self._stop, 1.0)
                 continue
             self.health.polled()
-            for partition, records in batches.items():
-                if self._stop.is_set():
-                    break  # fetched but not handled: not committed, so delivered again after the restart
-                try:
-                    await self._handle_partition(partition, records)
-                except _Stopped:
-                    return
-            if time.monotonic() >= next_idle_commit:
-                try:
+            try:
+                for partition in sorted(batches, key=lambda p: lane_of(p.topic) is Lane.BULK):
+                    if self._stop.is_set():
+                        break  # fetched but not handled: not committed, so delivered again after the restart
+                    if lane_of(partition.topic) is Lane.BULK:
+                        await self._handle_waiting_interactive()
+                    await self._handle_partition(partition, batches[partition])
+                if time.monotonic() >= next_idle_commit:
                     await self._commit_idle_positions(set(batches))
-                except _Stopped:
-                    return
-                next_idle_commit = time.monotonic() + self.settings.lag_sample_interval_s
+                    next_idle_commit = time.monotonic() + self.settings.lag_sample_interval_s
+            except _Stopped:
+                return
             self.health.log_if_stalled()
+
+    async def _fetch(self, *, interactive_only: bool) -> Batches:
+        """Records the consumer holds: of the interactive lane at once (none: empty), or of any lane (waits)."""
+        assert self._consumer is not None
+        max_records = self.settings.consumer_max_batch
+        batches: Batches = {}
+        wanted = [p for p in self._consumer.assignment() if lane_of(p.topic) is Lane.INTERACTIVE]
+        with contextlib.suppress(IllegalStateError):  # a partition was revoked meanwhile: nothing this round
+            if not interactive_only:
+                batches = await self._consumer.getmany(timeout_ms=500, max_records=max_records)
+            elif wanted:
+                batches = await self._consumer.getmany(*wanted, timeout_ms=0, max_records=max_records)
+        return batches
+
+    async def _handle_waiting_interactive(self) -> None:
+        """Handle the interactive records fetched meanwhile, so a bulk batch never goes before them."""
+        while not self._stop.is_set():
+            waiting = await self._fetch(interactive_only=True)
+            if not waiting:
+                return
+            for partition, records in waiting.items():
+                await self._handle_partition(partition, records)
 
     async def _commit_idle_positions(self, busy: set[TopicPartition]) -> None:
         """Move the committed offset of idle partitions up to the consumer's position.
@@ -215,14 +269,38 @@ class Processor:
 
     async def _handle_partition(self, partition: TopicPartition, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
         handler = self._handlers[partition.topic]
-        for record in records:
-            await self._handle(record, handler)
+        if partition.topic in self._batched and len(records) > 1:
+            await self._handle_batch(records, handler)
+        else:
+            for record in records:
+                await self._handle(record, handler)
         await self._commit(partition, records[-1].offset + 1)
         self.health.progressed(len(records))
 
-    async def _handle(self, record: ConsumerRecord[Any, Any], handler: Handler) -> None:
+    async def _handle_batch(self, records: Sequence[ConsumerRecord[Any, Any]], handler: BatchHandler) -> None:
+        """Apply the records as one batch; an outage retries it, any other failure isolates record by record."""
+        try:
+            events = [EventEnvelope.from_kafka(_headers(r), r.value) for r in records]
+
+            async def apply() -> None:
+                await handler(events)
+
+            await self._outage_tolerant(apply)
+            return
+        except _Stopped:
+            raise
+        except Exception as exc:
+            first = _record_ids(records[0])
+            log.warning(
+                "batch failed; handling its records one at a time",
+                extra={**first, "records": len(records), "error": _describe(exc)},
+            )
+        for record in records:
+            await self._handle(record, handler)
+
+    async def _handle(self, record: ConsumerRecord[Any, Any], handler: BatchHandler) -> None:
         """Handle one record: an outage is retried without limit, other failures a few times, then dead-lettered."""
-        headers = [(k, bytes(v)) for k, v in (record.headers or ())]
+        headers = _headers(record)
         failures = 0
 
         def retry(exc: Exception) -> bool:
@@ -246,7 +324,7 @@ class Processor:
                 wait_max=self.settings.retry_backoff_cap_s,
             ):
                 with attempt:
-                    await handler(EventEnvelope.from_kafka(headers, record.value))
+                    await handler([EventEnvelope.from_kafka(headers, record.value)])
         except Exception as exc:
             if classify(exc) is Failure.INFRASTRUCTURE:
                 raise _Stopped from exc
@@ -378,6 +456,10 @@ async def _logged(job: Periodic, message: str) -> None:
 
 def _describe(exc: BaseException, limit: int = 300) -> str:
     return f"{type(exc).__name__}: {exc}"[:limit]
+
+
+def _headers(record: ConsumerRecord[Any, Any]) -> list[tuple[str, bytes]]:
+    return [(k, bytes(v)) for k, v in (record.headers or ())]
 
 
 def _record_ids(record: ConsumerRecord[Any, Any]) -> dict[str, Any]:

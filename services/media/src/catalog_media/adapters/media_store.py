@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from catalog_kit.outbox import OutboxWriter, PendingEvent
 from catalog_media.domain.images import Derivative, ImageOutcome, MediaResult, StoredImage
 from catalog_media.domain.regeneration import REGENERATION_REQUESTED
+from catalog_schemas import Lane
 
 AGGREGATE = "product"
 
@@ -50,6 +51,17 @@ class MediaStore:
             ).mappings()
             return [StoredImage(row["position"], _outcome(row)) for row in rows]
 
+    def with_media(self, product_ids: Sequence[str]) -> set[str]:
+        """Which of the products hold media rows (one query for a whole batch of events)."""
+        with self.sessions() as session:
+            rows = session.execute(
+                text(
+                    "SELECT DISTINCT product_id::text FROM product_images WHERE product_id = ANY(CAST(:ids AS uuid[]))"
+                ),
+                {"ids": list(product_ids)},
+            )
+            return {row[0] for row in rows}
+
     def processed_content(self, sha256: str, renditions: str) -> ImageOutcome | None:
         """An earlier outcome for the same bytes and renditions (any product): no need to decode them again."""
         with self.sessions() as session:
@@ -74,7 +86,7 @@ class MediaStore:
             ).one_or_none()
             return None if row is None else (int(row.version), list(row.images))
 
-    def save(self, result: MediaResult) -> SaveOutcome:
+    def save(self, result: MediaResult, lane: Lane = Lane.INTERACTIVE) -> SaveOutcome:
         """Replace the product's media rows with `result`, with its event, if the product still lists those images.
 
         One transaction: the product row is locked FOR SHARE (core writers wait until commit), so the image list
@@ -111,6 +123,7 @@ class MediaStore:
                 aggregate_type=AGGREGATE,
                 aggregate_id=result.product_id,
                 data=result.to_event_data(self.media_base_url),
+                lane=lane,  # the lane of the change it follows: an import's images never delay an edit's
             )
             return SaveOutcome.SAVED
 

@@ -57,6 +57,6 @@ def build(settings: MediaSettings) -> Processor:
     media = MediaService(worker, store, ThreadPoolExecutor(settings.media_threads, thread_name_prefix="media"))
     events = MediaEvents(media)
     processor = Processor("media", settings)
-    processor.agent(PRODUCT, events.product_changed)
+    processor.batch_agent(PRODUCT, events.products_changed)
     processor.agent(MEDIA, events.regeneration_requested)
     return processor

@@ -1,13 +1,14 @@
 """What the media service does with the events it consumes: product changes and regeneration requests."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from jsonschema import ValidationError
 
 from catalog_kit.envelope import EventEnvelope
 from catalog_media.domain.regeneration import REGENERATION_REQUESTED, parse_product_id
-from catalog_media.service_layer.media_processing import MediaService
-from catalog_schemas import validate_event
+from catalog_media.service_layer.media_processing import MediaService, ProductImages
+from catalog_schemas import Lane, validate_event
 from catalog_stream.processor import PermanentFailure
 
 PRODUCT_CHANGES = frozenset({"product.created", "product.updated"})
@@ -19,15 +20,23 @@ class MediaEvents:
 
     media: MediaService
 
-    async def product_changed(self, event: EventEnvelope) -> None:
-        """A product was created or updated: bring its media in line with its image list."""
-        if event.type not in PRODUCT_CHANGES:
-            return
-        _check(event)
-        data = event.data
-        await self.media.process_product(
-            str(data["id"]), int(data["version"]), [str(u) for u in data["images"]], event_id=event.id
-        )
+    async def products_changed(self, events: Sequence[EventEnvelope]) -> None:
+        """Products were created or updated: bring each one's media in line with its image list.
+
+        Only the newest event of a product in the batch counts: it carries the image list that is current."""
+        newest: dict[str, ProductImages] = {}
+        for event in events:
+            if event.type not in PRODUCT_CHANGES:
+                continue
+            _check(event)
+            data = event.data
+            change = ProductImages(str(data["id"]), int(data["version"]), [str(u) for u in data["images"]], event.id)
+            if change.product_id not in newest or newest[change.product_id].version < change.version:
+                newest[change.product_id] = change
+        # One partition's records come from one lane.
+        lane = events[0].lane if events else Lane.INTERACTIVE
+        if newest:
+            await self.media.process_products(list(newest.values()), lane)
 
     async def regeneration_requested(self, event: EventEnvelope) -> None:
         """Derivatives were asked for again: for one product, or (no product id) fanned out to every product."""

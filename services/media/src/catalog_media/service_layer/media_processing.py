@@ -22,6 +22,7 @@ from catalog_media.domain.images import (
     StoredImage,
     plan_media,
 )
+from catalog_schemas import Lane
 
 log = logging.getLogger("catalog_media")
 
@@ -47,9 +48,11 @@ class MediaRecords(Protocol):
 
     def stored_images(self, product_id: str) -> list[StoredImage]: ...
 
+    def with_media(self, product_ids: Sequence[str]) -> set[str]: ...
+
     def current_images(self, product_id: str) -> tuple[int, list[str]] | None: ...
 
-    def save(self, result: MediaResult) -> SaveOutcome: ...
+    def save(self, result: MediaResult, lane: Lane = Lane.INTERACTIVE) -> SaveOutcome: ...
 
     def product_ids(self, after: str | None, limit: int) -> list[str]: ...
 
@@ -114,8 +117,26 @@ class MediaService:
     store: MediaRecords
     executor: Executor  # bounded: at most that many images are decoded at once
 
+    async def process_products(self, changes: Sequence["ProductImages"], lane: Lane) -> None:
+        """A batch of product changes: one query finds the few with media to process, each is then processed.
+
+        Most changes (an import's rows) have no images and had none: they cost a share of one query."""
+        held = await asyncio.to_thread(self.store.with_media, [c.product_id for c in changes])
+        for change in changes:
+            if change.urls or change.product_id in held:
+                await self.process_product(
+                    change.product_id, change.version, change.urls, event_id=change.event_id, lane=lane
+                )
+
     async def process_product(
-        self, product_id: str, version: int, urls: list[str], *, force: bool = False, event_id: str = ""
+        self,
+        product_id: str,
+        version: int,
+        urls: list[str],
+        *,
+        force: bool = False,
+        event_id: str = "",
+        lane: Lane = Lane.INTERACTIVE,
     ) -> SaveOutcome:
         stored = await asyncio.to_thread(self.store.stored_images, product_id)
         if not urls and not stored:  # most product changes: no images, none before — nothing to write
@@ -127,7 +148,7 @@ class MediaService:
         )
         outcomes = {**plan.reuse, **dict(zip(plan.todo, made, strict=True))}
         result = MediaResult(product_id, version, tuple(outcomes[url] for url in urls))
-        saved = await asyncio.to_thread(self.store.save, result)
+        saved = await asyncio.to_thread(self.store.save, result, lane)
         failed = [o for o in made if o.status == "failed"]
         log.info(
             "media " + saved.value,
@@ -163,7 +184,8 @@ class MediaService:
         if current is None:
             return SaveOutcome.GONE
         version, urls = current
-        return await self.process_product(product_id, version, urls, force=True, event_id=event_id)
+        # Regeneration is bulk work: its results travel in the bulk lane.
+        return await self.process_product(product_id, version, urls, force=True, event_id=event_id, lane=Lane.BULK)
 
     async def fan_out_regeneration(self, page_size: int = 500) -> int:
         """Turn a request about every product into one request per product (spread over the partitions)."""
@@ -175,6 +197,16 @@ class MediaService:
             after = ids[-1]
         log.info("regeneration fanned out", extra={"products": requested})
         return requested
+
+
+@dataclass(frozen=True)
+class ProductImages:
+    """A product change as the media service sees it: the image list of one version."""
+
+    product_id: str
+    version: int
+    urls: list[str]
+    event_id: str = ""
 
 
 def _host_of(url: str) -> str:
