@@ -113,7 +113,16 @@ def test_large_lag_is_fine_while_it_shrinks() -> None:
     h = health(joined=True, last_progress=100.0, lag={("t", 0): 5000}, lag_before=6000)
     assert h.problems(now=101.0) == []
     h.sample_lag({("t", 0): 5200})
-    assert h.problems(now=101.0) == ["lag 5200 above 1000 and not shrinking"]
+    assert h.problems(now=101.0) == ["interactive lag 5200 above 1000 and not shrinking"]
+
+
+def test_a_growing_bulk_backlog_is_reported_but_not_a_fault_while_it_progresses() -> None:
+    bulk, interactive = "catalog.product.bulk.v1", "catalog.product.v1"
+    h = health(joined=True, last_progress=100.0, lag={(bulk, 0): 50_000, (interactive, 0): 0}, lag_before=0)
+    h.sample_lag({(bulk, 0): 80_000, (interactive, 0): 2})
+    assert h.problems(now=101.0) == []
+    assert h.report()["lag_by_lane"] == {"interactive": 2, "bulk": 80_000}
+    assert h.problems(now=131.0) == ["stalled: lag 80002 and no progress for 31s"]  # a stalled bulk lane still shows
 
 
 def test_an_outage_makes_it_unready_until_it_ends() -> None:

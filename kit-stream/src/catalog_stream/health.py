@@ -2,7 +2,8 @@
 
 `/healthz` answers while the process and its loop live. `/readyz` answers 200 only when the processor has its
 partitions, no infrastructure outage holds it, and it is not stalled: a stall is lag with no progress for
-`stall_after_s`, or lag above `max_ready_lag` that is not shrinking.
+`stall_after_s`, or interactive-lane lag above `max_ready_lag` that is not shrinking. A bulk-lane backlog (a large
+import being worked off while interactive records go first) is reported, not a fault, as long as it progresses.
 """
 
 import asyncio
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from catalog_schemas.topics import Lane, lane_of
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +32,7 @@ class ConsumerHealth:
     last_poll: float = field(default_factory=time.monotonic)
     last_progress: float = field(default_factory=time.monotonic)
     lag: dict[tuple[str, int], int] = field(default_factory=dict)
-    lag_before: int | None = None  # total lag one sampling period ago
+    lag_before: int | None = None  # interactive lag one sampling period ago
     outage: str | None = None
     outage_since: float | None = None
     processed: int = 0
@@ -65,12 +68,15 @@ class ConsumerHealth:
         self.outage = self.outage_since = None
 
     def sample_lag(self, lag: dict[tuple[str, int], int]) -> None:
-        self.lag_before = self.total_lag
+        self.lag_before = self.lane_lag(Lane.INTERACTIVE)
         self.lag = lag
 
     @property
     def total_lag(self) -> int:
         return sum(self.lag.values())
+
+    def lane_lag(self, lane: Lane) -> int:
+        return sum(lag for (topic, _), lag in self.lag.items() if lane_of(topic) is lane)
 
     def problems(self, now: float | None = None) -> list[str]:
         """Why the processor is not ready; empty when it is."""
@@ -83,8 +89,10 @@ class ConsumerHealth:
         idle_s = now - self.last_progress
         if self.total_lag > 0 and idle_s > self.stall_after_s:
             problems.append(f"stalled: lag {self.total_lag} and no progress for {idle_s:.0f}s")
-        elif self.total_lag > self.max_ready_lag and (self.lag_before is None or self.total_lag >= self.lag_before):
-            problems.append(f"lag {self.total_lag} above {self.max_ready_lag} and not shrinking")
+        elif (lag := self.lane_lag(Lane.INTERACTIVE)) > self.max_ready_lag and (
+            self.lag_before is None or lag >= self.lag_before
+        ):
+            problems.append(f"interactive lag {lag} above {self.max_ready_lag} and not shrinking")
         return problems
 
     def report(self) -> dict[str, Any]:
@@ -95,6 +103,7 @@ class ConsumerHealth:
             "problems": self.problems(now),
             "partitions": sorted(f"{topic}[{partition}]" for topic, partition in self.partitions),
             "lag": self.total_lag,
+            "lag_by_lane": {lane.value: self.lane_lag(lane) for lane in Lane},
             "lag_by_partition": {f"{t}[{p}]": lag for (t, p), lag in sorted(self.lag.items())},
             "processed": self.processed,
             "dead_lettered": self.dead_lettered,
