@@ -68,24 +68,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import psycopg
 from process_stats import machine_cpu, percentile, proc_cpu_s
-from sqlalchemy.engine import make_url
+from stack_access import StackService, find_stack
 
-from catalog_kit.db import libpq_conninfo, masked_url
+from catalog_kit.db import masked_url
 from catalog_stack.infra import StackConfig
 from catalog_stack.processes import ManagedProcess
-from catalog_stack.services import bin_path
 
-REPO = Path(__file__).resolve().parents[1]
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 STACK_PROCESSES = ("product-api", "outbox-relay", "indexer", "search-api", "enricher", "broker")
 ENRICHER = "enricher"
 POSTGRES = "postgres"
-ENRICHER_COMMAND = "catalog-enricher"
 
 BRANDS = ("Acme", "Nordwind", "Kestrel", "Lumen", "Oakridge", "Tidewater", "Bergmann", "Solace")
 ADJECTIVES = ("Relaxed", "Classic", "Slim", "Oversized", "Cropped", "Heavyweight", "Organic", "Vintage")
@@ -416,47 +411,6 @@ async def wait_settled(poller: ReadModelPoller, deadline: float, what: str | Non
         raise TimeoutError(f"{what}: {poller.unsettled()} products not searchable/enriched before the deadline")
 
 
-# --- the enricher process --------------------------------------------------------------------------------------
-
-
-@dataclass
-class Enricher:
-    """The stack's enricher process, and the environment and directory to start it again with."""
-
-    process: ManagedProcess
-    env: dict[str, str]
-    cwd: Path
-
-    @classmethod
-    def of_stack(cls, root: Path, database_url: str, bootstrap: str) -> Enricher:
-        process = ManagedProcess(ENRICHER, root / "run", root / "log")
-        pid = process.pid()
-        if pid is None:
-            raise SystemExit(f"the stack's enricher is not running ({process.pid_file}); start the stack first")
-        try:
-            raw = Path(f"/proc/{pid}/environ").read_bytes()
-            env = dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
-            cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
-        except OSError:
-            env = {
-                "OBJECT_STORE_DIR": str(root / "objects"),
-                **os.environ,
-                "DATABASE_URL": database_url,
-                "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            }
-            cwd = REPO
-        return cls(process, env, cwd)
-
-    def stop(self) -> None:
-        self.process.stop()
-
-    def start(self) -> int:
-        return self.process.start([bin_path(ENRICHER_COMMAND)], env=self.env, cwd=self.cwd)
-
-    def running(self) -> bool:
-        return self.process.pid() is not None
-
-
 def wait_enriched(conninfo: str, product_ids: list[str], timeout_s: float) -> tuple[int, float]:
     """Poll until every product is enriched in the read model; returns (still pending, seconds waited)."""
     started = time.monotonic()
@@ -666,11 +620,6 @@ def print_report(results: list[PhaseResult], max_in_flight: int, api_sample: int
 # --- main ----------------------------------------------------------------------------------------------------------
 
 
-def check_loopback(url: str) -> None:
-    if urlsplit(url).hostname not in LOOPBACK_HOSTS:
-        raise SystemExit(f"refusing a non-loopback host: {url}")
-
-
 def parse_rates(text: str) -> list[int]:
     try:
         rates = [int(part) for part in text.split(",") if part.strip()]
@@ -682,7 +631,7 @@ def parse_rates(text: str) -> list[int]:
 
 
 @contextlib.contextmanager
-def enricher_left_running(enricher: Enricher) -> Iterator[None]:
+def enricher_left_running(enricher: StackService) -> Iterator[None]:
     """Whatever happens, the enricher runs again at the end."""
     try:
         yield
@@ -721,35 +670,17 @@ def main() -> None:
     if not 1 <= args.settle_timeout <= 3600 or not 1 <= args.catch_up_timeout <= 3600:
         parser.error("bounds: --settle-timeout and --catch-up-timeout in 1..3600 s")
     api_url, search_url = args.api_url.rstrip("/"), args.search_url.rstrip("/")
-    check_loopback(api_url)
-    check_loopback(search_url)
 
-    config = StackConfig.from_env(REPO / ".local")
-    database_url = os.environ.get("DATABASE_URL") or config.postgres.url()
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or config.broker.bootstrap_servers
-    if make_url(database_url).host not in LOOPBACK_HOSTS:
-        raise SystemExit(f"refusing a non-loopback database: {masked_url(database_url)}")
-    key_file = config.root / "api-key"
-    try:
-        # API_KEYS entries are `key` or `key=scopes`: the first entry's key.
-        key = os.environ.get("API_KEYS", "").split(",")[0].partition("=")[0] or key_file.read_text().strip()
-    except OSError as exc:
-        raise SystemExit(f"no write key at {key_file} ({exc}); start the stack with `catalog-stack run`") from exc
-    for url in (f"{api_url}/readyz", f"{search_url}/readyz"):
-        try:
-            ready = httpx.get(url, timeout=5)
-        except httpx.HTTPError as exc:
-            raise SystemExit(f"{url} does not answer ({exc}); start the stack first") from exc
-        if ready.status_code != 200:
-            raise SystemExit(f"{url} is not ready: {ready.status_code} {ready.text}")
-    enricher = Enricher.of_stack(config.root, database_url, bootstrap)
+    stack = find_stack(api_url, search_url)
+    config, key, database_url = stack.config, stack.key, masked_url(stack.database_url)
+    enricher = stack.service(ENRICHER)
 
     run = uuid.uuid4().hex[:6]
     target = Target(
         api_url=api_url,
         search_url=search_url,
         key=key,
-        conninfo=libpq_conninfo(database_url),
+        conninfo=stack.conninfo,
         run=run,
         max_in_flight=args.max_in_flight,
         poll_interval_s=args.poll_interval,
