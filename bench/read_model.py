@@ -42,9 +42,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import psycopg
-from search import COPY_COLUMNS, Query, build_parts, copy_row, ms, query_mix
+from search import Query, build_parts, ms, query_mix
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
@@ -89,6 +90,37 @@ def phases(products: Products, rng: random.Random) -> dict[str, list[DocumentPar
 
 
 # --- the breakdown of the old design -------------------------------------------------------------------------------
+
+# The columns the old per-row trigger derived the search columns from, as the upserts wrote them.
+COPY_COLUMNS = (
+    "product_id, core_version, deleted, sku, skus, name, brand, description, price, price_text, currency, status, "
+    "created_at, updated_at, enrichment_version, keywords, category, slug, price_band, completeness"
+)
+
+
+def copy_row(core: CorePart, enrichment: EnrichmentPart | None) -> tuple[Any, ...]:
+    fields: tuple[Any, ...] = (0, [], None, None, None, None)
+    if enrichment is not None:
+        e = enrichment
+        fields = (e.version, list(e.keywords), e.category, e.slug, e.price_band, e.completeness)
+    return (
+        core.product_id,
+        core.version,
+        False,
+        core.sku,
+        list(core.skus),
+        core.name,
+        core.brand,
+        core.description,
+        core.price,
+        core.price_text,
+        core.currency,
+        core.status,
+        core.created_at,
+        core.updated_at,
+        *fields,
+    )
+
 
 _DERIVED = """setweight(to_tsvector('simple', search.fold(name)), 'A') ||
     setweight(to_tsvector('simple', search.fold(brand)), 'A') ||

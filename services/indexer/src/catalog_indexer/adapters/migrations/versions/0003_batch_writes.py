@@ -1,9 +1,9 @@
 """Batch writes: search columns derived by the writing statement, the lexicon kept once per batch, GIN pending lists.
 
-Measured on 20,000 documents (`bench/read_model.py --breakdown`), a batch of 1,000 new documents took ~410 ms, and
-~85% of it was the GIN indexes with `fastupdate = off` (the trigram index alone over half: every row inserts ~30
-trigram keys one by one, 45 MB of WAL per 1,000 rows); the per-row trigger added ~10% and its per-row lexicon
-upsert ~13%. So:
+Measured on 20,000 documents (`bench/read_model.py --breakdown`, 2 shared CPUs), a batch of 1,000 new documents
+took 410-680 ms, and ~85% of it was the GIN indexes with `fastupdate = off` (the trigram index alone over half:
+each row inserts its ~30 trigram keys one by one, ~45 MB of WAL per 1,000 rows); the per-row lexicon upsert of the
+trigger took another 13-20%. So:
 
 - No trigger. The writers compute `document` and `fuzzy` with `search.document_of` / `search.fuzzy_of` (SQL
   functions the planner inlines, so they cost what the expressions cost) and set `indexed_at` themselves, only when
