@@ -11,10 +11,10 @@ What is measured, in one run against a running stack (`catalog-stack run`):
    becomes the same `CorePart` the indexer builds (`CorePart.from_snapshot`) and the `EnrichmentPart` of what the
    enricher would derive (`enrich()` of the enricher's rules and taxonomy: keywords, category, slug, price band,
    completeness); 95% carry the enrichment of their current version, 3% of an older one, 2% none yet.
-   The first `--apply-sample` products are written through the indexer's own write path
-   (`SearchDocuments.apply`, one transaction per part: its parts/s is printed); the rest with `COPY` into the same
-   columns the read model's upserts write, in one transaction per `--batch` rows. The table's trigger runs for every
-   row either way: it derives the tsvector, the trigram text and adds name/brand words to `search.lexicon`. Then
+   The first `--apply-sample` products are written through `SearchDocuments.apply`, one transaction per part (its
+   parts/s is printed); the rest through `SearchDocuments.apply_many`, the indexer's batch path, `--batch` parts per
+   transaction. Either way the statements derive the tsvector and the trigram text and add new name/brand words to
+   `search.lexicon`. Then
    `VACUUM (ANALYZE)` of both tables, as autovacuum would soon do after so many inserts: it also merges the rows
    still waiting in the GIN indexes' pending lists (`fastupdate`), which every search would otherwise scan and
    which make the planner avoid those indexes. `--no-vacuum` only ANALYZEs, leaving the pending lists as a live
@@ -317,45 +317,14 @@ def build_parts(
 
 # --- loading -------------------------------------------------------------------------------------------------------
 
-# The columns the read model's two upserts (`_CORE`, `_ENRICHMENT` in catalog_indexer.adapters.read_model) write.
-COPY_COLUMNS = (
-    "product_id, core_version, deleted, sku, skus, name, brand, description, price, price_text, currency, status, "
-    "created_at, updated_at, enrichment_version, keywords, category, slug, price_band, completeness"
-)
-
-
-def copy_row(core: CorePart, enrichment: EnrichmentPart | None) -> tuple[Any, ...]:
-    return (
-        core.product_id,
-        core.version,
-        False,
-        core.sku,
-        list(core.skus),
-        core.name,
-        core.brand,
-        core.description,
-        core.price,
-        core.price_text,
-        core.currency,
-        core.status,
-        core.created_at,
-        core.updated_at,
-        enrichment.version if enrichment else 0,
-        list(enrichment.keywords) if enrichment else [],
-        enrichment.category if enrichment else None,
-        enrichment.slug if enrichment else None,
-        enrichment.price_band if enrichment else None,
-        enrichment.completeness if enrichment else None,
-    )
-
 
 @dataclass
 class LoadReport:
     applied_products: int = 0
     applied_parts: int = 0
     apply_s: float = 0.0
-    copied: int = 0
-    copy_s: float = 0.0
+    batched: int = 0  # parts
+    batch_s: float = 0.0
     analyze_s: float = 0.0
 
 
@@ -379,19 +348,17 @@ def load(
                 report.applied_parts += 1
             report.applied_products += 1
         report.apply_s = time.perf_counter() - started
-    finally:
-        engine.dispose()
-    rest = parts[apply_sample:]
-    with psycopg.connect(libpq_conninfo(database_url), application_name="bench-search-load") as conn:
+        rest = [part for core, enrichment in parts[apply_sample:] for part in (core, enrichment) if part is not None]
         started = time.perf_counter()
         for offset in range(0, len(rest), batch):
-            with conn.cursor() as cur, cur.copy(f"COPY search.documents ({COPY_COLUMNS}) FROM STDIN") as copy:
-                for core, enrichment in rest[offset : offset + batch]:
-                    copy.write_row(copy_row(core, enrichment))
-            conn.commit()
-            report.copied += len(rest[offset : offset + batch])
-            print(f"    {report.applied_products + report.copied} loaded", flush=True)
-        report.copy_s = time.perf_counter() - started
+            documents.apply_many(rest[offset : offset + batch])
+            report.batched += len(rest[offset : offset + batch])
+            if offset // batch % 10 == 9:
+                print(f"    {report.applied_parts + report.batched} parts loaded", flush=True)
+        report.batch_s = time.perf_counter() - started
+    finally:
+        engine.dispose()
+    with psycopg.connect(libpq_conninfo(database_url), application_name="bench-search-load") as conn:
         conn.autocommit = True
         started = time.perf_counter()
         # A plain ANALYZE leaves the rows in the GIN indexes' pending lists (fastupdate); VACUUM merges them.
@@ -739,7 +706,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20, help="unmeasured queries per type first (default 20)")
     parser.add_argument("--time-budget", type=float, default=60.0, help="max seconds per type and concurrency")
     parser.add_argument("--apply-sample", type=int, default=2000, help="products written via SearchDocuments.apply")
-    parser.add_argument("--batch", type=int, default=10_000, help="rows per COPY transaction")
+    parser.add_argument("--batch", type=int, default=1000, help="parts per apply_many transaction")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--keep", action="store_true", help="keep the loaded rows (and their lexicon words)")
     parser.add_argument("--no-sql", action="store_true", help="skip the direct SQL timing")
@@ -789,8 +756,8 @@ def main() -> None:
         print(
             f"  loaded: {report.applied_products} products ({report.applied_parts} parts) via SearchDocuments.apply "
             f"in {report.apply_s:.1f} s = {report.applied_parts / report.apply_s if report.apply_s else 0:.0f} "
-            f"parts/s; {report.copied} via COPY in {report.copy_s:.1f} s = "
-            f"{report.copied / report.copy_s if report.copy_s else 0:.0f} rows/s; "
+            f"parts/s; {report.batched} parts via SearchDocuments.apply_many in {report.batch_s:.1f} s = "
+            f"{report.batched / report.batch_s if report.batch_s else 0:.0f} parts/s; "
             f"{'ANALYZE' if args.no_vacuum else 'VACUUM (ANALYZE)'} {report.analyze_s:.1f} s"
         )
         mix = query_mix(products, args.queries + args.warmup, random.Random(args.seed + 1))

@@ -1,6 +1,7 @@
 """The search read model on the real PostgreSQL: version guards make duplicates and reordering harmless,
 and search finds products by words, typos, SKUs and filters."""
 
+import asyncio
 import itertools
 import uuid
 from collections.abc import Callable
@@ -14,6 +15,9 @@ from catalog_indexer.adapters.read_model import SearchDocuments
 from catalog_indexer.adapters.search import SearchResult, search
 from catalog_indexer.domain.document import CorePart, EnrichmentPart, Tombstone, part_of
 from catalog_indexer.domain.search_query import SearchQuery
+from catalog_indexer.service_layer.indexing import Indexer
+from catalog_kit.envelope import EventEnvelope
+from catalog_stream.processor import PermanentFailure
 
 
 def snapshot(pid: str, version: int, unique: str, **changes: Any) -> dict[str, Any]:
@@ -162,3 +166,105 @@ def test_search_finds_words_typos_skus_and_filters(engine: Engine, documents: Se
     assert "<mark>cashmere</mark>" in hit.highlight["name"].lower()
     assert hit.enrichment_status == "complete"
     assert hit.price == "120.00"
+
+
+def indexed_at(engine: Engine, pids: list[str]) -> dict[str, Any]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT product_id::text, indexed_at FROM search.documents WHERE product_id = ANY(CAST(:ids AS uuid[]))"
+            ),
+            {"ids": pids},
+        )
+        return {pid: at for pid, at in rows}
+
+
+def test_a_batch_gives_what_its_parts_give_one_by_one(engine: Engine, documents: SearchDocuments, unique: str) -> None:
+    one_by_one, batched = str(uuid.uuid4()), str(uuid.uuid4())
+    events: list[tuple[str, Callable[[str], dict[str, Any]]]] = [
+        ("product.updated", lambda pid: snapshot(pid, 3, unique, name=f"Linen shirt v3 {unique}", price="29.90")),
+        ("product.enriched", lambda pid: enriched(pid, 2, ["linen", "v2"])),
+        ("product.created", lambda pid: snapshot(pid, 1, unique)),
+        ("product.enriched", lambda pid: enriched(pid, 3, ["linen", "v3"])),
+        ("product.updated", lambda pid: snapshot(pid, 2, unique, name=f"Linen shirt v2 {unique}")),
+        ("product.enriched", lambda pid: enriched(pid, 1, ["linen", "v1"])),
+    ]
+    for event_type, data in events:
+        part = part_of(event_type, data(one_by_one))
+        assert part is not None
+        documents.apply(part)
+    parts = [part_of(event_type, data(batched)) for event_type, data in [*events, *events]]  # duplicates too
+    assert documents.apply_many([p for p in parts if p is not None]) == 1
+    assert document(engine, batched) == document(engine, one_by_one)
+    assert document(engine, batched)["core_version"] == 3
+    assert document(engine, batched)["keywords"] == ["linen", "v3"]
+
+
+def test_created_and_deleted_in_one_batch_stays_deleted(
+    engine: Engine, documents: SearchDocuments, unique: str
+) -> None:
+    pids = [str(uuid.uuid4()) for _ in range(2)]
+    created = [CorePart.from_snapshot(snapshot(pid, 1, f"{unique}{i}")) for i, pid in enumerate(pids)]
+    documents.apply_many([created[0], Tombstone(pids[0], 2), Tombstone(pids[1], 2), created[1]])
+    assert [document(engine, pid)["deleted"] for pid in pids] == [True, True]
+    assert run(engine, text=f"SKU-{unique}0").total == 0
+    assert run(engine, text=f"SKU-{unique}1").total == 0
+    assert documents.apply_many([CorePart.from_snapshot(snapshot(pids[0], 3, f"{unique}0"))]) == 1  # re-created
+    assert [h.id for h in run(engine, text=f"SKU-{unique}0").hits] == [pids[0]]
+
+
+def test_reapplying_a_batch_changes_nothing_and_search_finds_it(
+    engine: Engine, documents: SearchDocuments, unique: str
+) -> None:
+    brand = f"Quorvantis{unique[:5]}"
+    pids = [str(uuid.uuid4()) for _ in range(50)]
+    batch = [
+        part
+        for i, pid in enumerate(pids)
+        for part in (
+            CorePart.from_snapshot(snapshot(pid, 1, f"{unique}-{i}", name=f"Merino cardigan {i}", brand=brand)),
+            EnrichmentPart.from_event(enriched(pid, 1, ["knitwear", f"kw{unique}"])),
+        )
+    ]
+    assert documents.apply_many(batch) == 50
+    written = indexed_at(engine, pids)
+    assert documents.apply_many(batch) == 0
+    assert documents.apply_many(list(reversed(batch))) == 0
+    assert indexed_at(engine, pids) == written  # nothing was rewritten
+
+    assert run(engine, brand=brand).total == 50
+    assert run(engine, text=f"kw{unique}").total == 50  # enrichment keywords are in the full text
+    assert run(engine, text=brand.lower()[:4] + brand.lower()[5] + brand.lower()[4] + brand.lower()[6:]).total == 50
+    assert run(engine, text=f"merino cardigan 7 {brand}").hits[0].id == pids[7]
+    assert run(engine, text=f"SKU-{unique}-7").hits[0].id == pids[7]
+    [hit] = run(engine, text=f"VAR-{unique}-7-M").hits
+    assert hit.enrichment_status == "complete"
+
+
+def test_an_enrichment_before_its_product_is_kept_and_searchable_once_the_product_comes(
+    engine: Engine, documents: SearchDocuments, unique: str
+) -> None:
+    pid = str(uuid.uuid4())
+    documents.apply_many([EnrichmentPart.from_event(enriched(pid, 1, [f"early{unique}"]))])
+    assert run(engine, text=f"early{unique}").total == 0  # no core part yet: not a product
+    documents.apply_many([CorePart.from_snapshot(snapshot(pid, 1, unique))])
+    [hit] = run(engine, text=f"early{unique} linen").hits
+    assert hit.id == pid
+    assert hit.enrichment_status == "complete"
+
+
+def test_a_batch_with_a_broken_event_fails_whole_and_writes_nothing(
+    engine: Engine, documents: SearchDocuments, unique: str
+) -> None:
+    good, bad = str(uuid.uuid4()), str(uuid.uuid4())
+    events = [
+        EventEnvelope(type="product.created", source="test", subject=good, data=snapshot(good, 1, unique)),
+        EventEnvelope(
+            type="product.created", source="test", subject=bad, data={**snapshot(bad, 1, unique), "price": None}
+        ),
+    ]
+    with pytest.raises(PermanentFailure):
+        asyncio.run(Indexer(documents).handle_batch(events))
+    assert indexed_at(engine, [good, bad]) == {}
+    asyncio.run(Indexer(documents).handle_batch(events[:1]))  # the runtime's retry of the good record alone
+    assert [h.id for h in run(engine, text=f"SKU-{unique}").hits] == [good]

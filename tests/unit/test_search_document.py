@@ -6,10 +6,12 @@ import pytest
 
 from catalog_indexer.domain.document import (
     CorePart,
+    DocumentPart,
     EnrichmentPart,
     MediaPart,
     Tombstone,
     enrichment_status,
+    fold,
     part_of,
 )
 from catalog_indexer.domain.search_query import SearchQuery
@@ -68,3 +70,44 @@ def test_relevance_without_words_sorts_newest_first() -> None:
     assert SearchQuery(text="tee").effective_sort == "relevance"
     assert SearchQuery(text="tee", sort="price_asc").effective_sort == "price_asc"
     assert SearchQuery(text=None, page=3, limit=20).offset == 40
+
+
+def core(version: int, pid: str = "p-1", name: str = "Tee") -> CorePart:
+    return CorePart.from_snapshot({**SNAPSHOT, "id": pid, "version": version, "name": name})
+
+
+def enrichment(version: int, pid: str = "p-1") -> EnrichmentPart:
+    return EnrichmentPart(pid, version, ("tee",), None, "tee", "budget", 0.4)
+
+
+def test_fold_keeps_the_highest_version_per_product_and_kind() -> None:
+    folded = fold([core(2), enrichment(1), core(3), core(1), enrichment(3), enrichment(2), core(1, pid="p-2")])
+    assert folded == [core(3), core(1, pid="p-2"), enrichment(3)]
+
+
+def test_fold_keeps_the_first_of_equal_versions_as_the_guards_do_but_the_last_media() -> None:
+    assert fold([core(2, name="first"), core(2, name="second")]) == [core(2, name="first")]
+    assert fold([MediaPart("p-1", 2, "a"), MediaPart("p-1", 2, "b"), MediaPart("p-1", 1, "c")]) == [
+        MediaPart("p-1", 2, "b")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("parts", "kept"),
+    [
+        ([core(1), Tombstone("p-1", 2)], Tombstone("p-1", 2)),  # created then deleted in one batch
+        ([Tombstone("p-1", 2), core(1)], Tombstone("p-1", 2)),  # a late update after the deletion
+        ([core(2), Tombstone("p-1", 2)], Tombstone("p-1", 2)),  # a tombstone outranks an equal core version
+        ([Tombstone("p-1", 2), core(2)], Tombstone("p-1", 2)),
+        ([Tombstone("p-1", 2), core(3)], core(3)),  # a newer core part wins over an older deletion
+    ],
+)
+def test_fold_ranks_tombstones_over_core_parts_of_equal_or_lower_versions(
+    parts: list[DocumentPart], kept: DocumentPart
+) -> None:
+    assert fold(parts) == [kept]
+
+
+def test_fold_treats_differently_spelt_ids_as_one_product() -> None:
+    upper = "0F8A5E2C-1B7D-4C3E-9A6F-2D4B8C1E7F00"
+    assert fold([enrichment(1, pid=upper), enrichment(2, pid=upper.lower())]) == [enrichment(2, pid=upper.lower())]

@@ -4,7 +4,7 @@ Each part carries its own version; a part is applied only when it is newer than 
 so duplicates and reordering change nothing.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
@@ -117,6 +117,39 @@ def part_of(event_type: str, data: Mapping[str, Any]) -> DocumentPart | None:
     if event_type == "product.media_processed":
         return MediaPart.from_event(data)
     return None
+
+
+def fold(parts: Iterable[DocumentPart]) -> list[DocumentPart]:
+    """One part per product and kind, the one that applying `parts` one by one in order would leave in effect.
+
+    Core parts and tombstones compete for the same slot: the highest version wins, and a tombstone outranks a core
+    part of an equal version. Of equal versions the first is kept (the read model ignores an equal core or
+    enrichment version) except for media, where a later part of the same version replaces the earlier one, as its
+    `<=` guard does. A batch needs this because one statement may change each document only once.
+    """
+    core: dict[str, CorePart | Tombstone] = {}
+    enrichment: dict[str, EnrichmentPart] = {}
+    media: dict[str, MediaPart] = {}
+    for part in parts:
+        key = part.product_id.lower()  # the same UUID may be spelt in either case
+        match part:
+            case CorePart() | Tombstone():
+                held_core = core.get(key)
+                if held_core is None or _core_rank(part) > _core_rank(held_core):
+                    core[key] = part
+            case EnrichmentPart():
+                held_enrichment = enrichment.get(key)
+                if held_enrichment is None or part.version > held_enrichment.version:
+                    enrichment[key] = part
+            case MediaPart():
+                held_media = media.get(key)
+                if held_media is None or part.version >= held_media.version:
+                    media[key] = part
+    return [*core.values(), *enrichment.values(), *media.values()]
+
+
+def _core_rank(part: CorePart | Tombstone) -> tuple[int, bool]:
+    return part.version, isinstance(part, Tombstone)
 
 
 def enrichment_status(core_version: int, enrichment_version: int) -> EnrichmentStatus:

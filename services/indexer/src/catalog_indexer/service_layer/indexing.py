@@ -1,13 +1,14 @@
-"""Indexing one product event: the part of the search document it carries, applied if it is newer."""
+"""Indexing product events: the parts of search documents they carry, applied in one transaction if newer."""
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from jsonschema import ValidationError
 
-from catalog_indexer.domain.document import INDEXED_TYPES, DocumentPart, part_of
+from catalog_indexer.domain.document import INDEXED_TYPES, DocumentPart, fold, part_of
 from catalog_kit.envelope import EventEnvelope
 from catalog_schemas import validate_event
 from catalog_stream.processor import PermanentFailure
@@ -16,9 +17,9 @@ log = logging.getLogger("catalog_indexer")
 
 
 class SearchDocumentParts(Protocol):
-    """The search read model, written one document part at a time."""
+    """The search read model, written a batch of document parts at a time."""
 
-    def apply(self, part: DocumentPart) -> bool: ...
+    def apply_many(self, parts: Sequence[DocumentPart]) -> int: ...
 
 
 @dataclass
@@ -26,17 +27,37 @@ class Indexer:
     documents: SearchDocumentParts
 
     async def handle(self, event: EventEnvelope) -> None:
-        """Apply the document part an event carries; an event that breaks its contract is dead-lettered."""
-        if event.type not in INDEXED_TYPES:
+        """Apply the document part one event carries."""
+        await self.handle_batch([event])
+
+    async def handle_batch(self, events: Sequence[EventEnvelope]) -> None:
+        """Apply the parts the events carry, all or nothing: a failed batch can be retried whole or record by record.
+
+        Every event is checked before anything is written, so an event that breaks its contract fails the batch
+        with `PermanentFailure` and leaves the read model as it was.
+        """
+        parts = [part for event in events if (part := _part(event)) is not None]
+        if not parts:
             return
-        try:
-            validate_event(event.type, event.data)
-            part = part_of(event.type, event.data)
-        except (ValidationError, KeyError, ValueError) as exc:
-            raise PermanentFailure(f"{event.type} breaks its contract: {exc}") from exc
-        if part is None:
-            return
-        changed = await asyncio.to_thread(self.documents.apply, part)
+        folded = fold(parts)
+        changed = await asyncio.to_thread(self.documents.apply_many, folded)
         log.debug(
-            "indexed", extra={"event_id": event.id, "product_id": event.subject, "type": event.type, "changed": changed}
+            "indexed",
+            extra={
+                "events": len(events),
+                "first_event_id": events[0].id,
+                "parts": len(folded),
+                "changed": changed,
+            },
         )
+
+
+def _part(event: EventEnvelope) -> DocumentPart | None:
+    """The document part an event carries, None for events the search model does not use."""
+    if event.type not in INDEXED_TYPES:
+        return None
+    try:
+        validate_event(event.type, event.data)
+        return part_of(event.type, event.data)
+    except (ValidationError, KeyError, ValueError) as exc:
+        raise PermanentFailure(f"event {event.id} ({event.type}) breaks its contract: {exc}") from exc
