@@ -92,7 +92,7 @@ class EnrichmentStore:
         if len(set(keys)) != len(keys):
             raise ValueError("save_many takes at most one result per product")
         with self.sessions() as session, session.begin():
-            versions: dict[str, int] = dict(session.execute(_LOCK_VERSIONS, {"ids": keys}).tuples().all())
+            versions = {row.id: int(row.version) for row in session.execute(_LOCK_VERSIONS, {"ids": keys})}
             current = [
                 (key, r) for key, r in zip(keys, results, strict=True) if versions.get(key) == r.computed_from_version
             ]
