@@ -1,15 +1,21 @@
 """The enricher's side of the catalog database: reads core fields, writes only the fields it owns."""
 
 import enum
+import json
 import uuid
+from collections.abc import Sequence
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog_core.adapters.repository import ProductRepository
+from catalog_core.domain.model import format_price
 from catalog_enricher.domain.facts import ProductFacts
 from catalog_enricher.domain.rules import EnrichmentResult
-from catalog_kit.outbox import OutboxWriter
+from catalog_kit.outbox import OutboxWriter, PendingEvent
+from catalog_schemas import Lane
 
 
 class SaveOutcome(enum.StrEnum):
@@ -19,17 +25,35 @@ class SaveOutcome(enum.StrEnum):
     GONE = "gone"  # the product was deleted
 
 
-# Applies only over an older result, so a duplicate or late computation never replaces a fresher one.
-_UPSERT = text("""
+# In id order, the order every batch writer of the catalog locks products in, so that no two batches deadlock.
+# FOR SHARE holds off core writers until commit, so the versions checked are the versions stored.
+_LOCK_VERSIONS = text("""
+SELECT id::text AS id, version FROM products WHERE id = ANY(CAST(:ids AS uuid[])) ORDER BY id FOR SHARE
+""")
+
+# Many results in one statement (one JSON document, decoded by PostgreSQL). Applies only over an older result, so a
+# duplicate or late computation never replaces a fresher one; RETURNING names the rows actually written.
+_UPSERT_MANY = text("""
 INSERT INTO product_enrichment AS e
     (product_id, computed_from_version, keywords, slug, category, price_band, completeness_score, missing_fields,
      updated_at)
-VALUES (:product_id, :version, :keywords, :slug, :category, :price_band, :score, :missing, now())
+SELECT r.product_id, r.version, r.keywords, r.slug, r.category, r.price_band, r.score, r.missing, now()
+FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
+    product_id uuid, version bigint, keywords text[], slug text, category text, price_band text, score numeric,
+    missing text[])
+ORDER BY r.product_id
 ON CONFLICT (product_id) DO UPDATE SET
     computed_from_version = EXCLUDED.computed_from_version, keywords = EXCLUDED.keywords, slug = EXCLUDED.slug,
     category = EXCLUDED.category, price_band = EXCLUDED.price_band, completeness_score = EXCLUDED.completeness_score,
     missing_fields = EXCLUDED.missing_fields, updated_at = now()
 WHERE e.computed_from_version < EXCLUDED.computed_from_version
+RETURNING e.product_id::text
+""")
+
+_FACTS = text("""
+SELECT p.id::text AS id, p.version, p.sku, p.name, p.brand, p.description, p.price, p.currency, p.attributes,
+       p.images, (SELECT count(*) FROM variants v WHERE v.product_id = p.id) AS variant_count
+FROM products p WHERE p.id = ANY(CAST(:ids AS uuid[]))
 """)
 
 
@@ -40,45 +64,85 @@ class EnrichmentStore:
 
     def current_facts(self, product_id: str) -> ProductFacts | None:
         """The product's core fields as they are now; None if it was deleted."""
-        with self.sessions() as session:
-            product = ProductRepository(session).get(uuid.UUID(product_id))
-        return None if product is None else ProductFacts.from_snapshot(product.snapshot())
+        return self.current_facts_many([product_id]).get(product_id)
 
-    def save(self, result: EnrichmentResult) -> SaveOutcome:
+    def current_facts_many(self, product_ids: Sequence[str]) -> dict[str, ProductFacts]:
+        """The current core fields of those of the products that still exist, by id, in one query."""
+        if not product_ids:
+            return {}
+        asked = {str(uuid.UUID(product_id)): product_id for product_id in product_ids}  # keyed as the caller spells
+        with self.sessions() as session:
+            rows = session.execute(_FACTS, {"ids": list(asked)}).all()
+        return {asked[row.id]: _facts(row) for row in rows}
+
+    def save(self, result: EnrichmentResult, lane: Lane = Lane.INTERACTIVE) -> SaveOutcome:
         """Store `result` with its event in one transaction, only if it was computed from the current version."""
+        return self.save_many([result], lane)[0]
+
+    def save_many(self, results: Sequence[EnrichmentResult], lane: Lane) -> list[SaveOutcome]:
+        """Store the results computed from their product's current version, with their `product.enriched` events
+        in `lane`, all in one transaction; the outcome of each result, in order.
+
+        At most one result per product (the caller folds a batch to each product's newest version).
+        """
+        if not results:
+            return []
+        # The database's spelling of each id, so that results and the rows read back match whatever the event's.
+        keys = [str(uuid.UUID(result.product_id)) for result in results]
+        if len(set(keys)) != len(keys):
+            raise ValueError("save_many takes at most one result per product")
         with self.sessions() as session, session.begin():
-            # FOR SHARE holds off core writers until commit, so the version checked is the version stored.
-            version = session.execute(
-                text("SELECT version FROM products WHERE id = :id FOR SHARE"), {"id": result.product_id}
-            ).scalar()
-            if version is None:
-                return SaveOutcome.GONE
-            if version != result.computed_from_version:
-                return SaveOutcome.STALE
-            stored = (
-                session.connection()
-                .execute(
-                    _UPSERT,
-                    {
-                        "product_id": result.product_id,
-                        "version": result.computed_from_version,
-                        "keywords": list(result.keywords),
-                        "slug": result.slug,
-                        "category": result.category,
-                        "price_band": result.price_band,
-                        "score": result.completeness.score,
-                        "missing": list(result.completeness.missing),
-                    },
-                )
-                .rowcount
-            )
-            if not stored:
-                return SaveOutcome.UNCHANGED
-            self.outbox.add(
-                session,
-                event_type="product.enriched",
-                aggregate_type="product",
-                aggregate_id=result.product_id,
-                data=result.to_event_data(),
-            )
-            return SaveOutcome.SAVED
+            versions = {row.id: int(row.version) for row in session.execute(_LOCK_VERSIONS, {"ids": keys})}
+            current = [
+                (key, r) for key, r in zip(keys, results, strict=True) if versions.get(key) == r.computed_from_version
+            ]
+            saved: set[str] = set()
+            if current:
+                rows = json.dumps([_row(key, r) for key, r in current], separators=(",", ":"))
+                saved = set(session.execute(_UPSERT_MANY, {"rows": rows}).scalars().all())
+            events = [
+                PendingEvent("product.enriched", "product", r.product_id, r.to_event_data())
+                for key, r in current
+                if key in saved
+            ]
+            self.outbox.add_many(session, events, lane=lane)
+        return [_outcome(r, versions.get(key), key in saved) for key, r in zip(keys, results, strict=True)]
+
+
+def _outcome(result: EnrichmentResult, version: int | None, saved: bool) -> SaveOutcome:
+    if version is None:
+        return SaveOutcome.GONE
+    if version != result.computed_from_version:
+        return SaveOutcome.STALE
+    return SaveOutcome.SAVED if saved else SaveOutcome.UNCHANGED
+
+
+def _row(key: str, result: EnrichmentResult) -> dict[str, Any]:
+    return {
+        "product_id": key,
+        "version": result.computed_from_version,
+        "keywords": list(result.keywords),
+        "slug": result.slug,
+        "category": result.category,
+        "price_band": result.price_band,
+        "score": result.completeness.score,
+        "missing": list(result.completeness.missing),
+    }
+
+
+def _facts(row: Any) -> ProductFacts:
+    # The price as the product's events carry it (the currency's minor units), so that facts read here and facts
+    # from an event of the same version are equal.
+    return ProductFacts(
+        id=row.id,
+        version=int(row.version),
+        sku=row.sku,
+        name=row.name,
+        brand=row.brand,
+        description=row.description,
+        price=Decimal(format_price(row.price, row.currency)),
+        currency=str(row.currency).upper(),
+        attributes=MappingProxyType(dict(row.attributes or {})),
+        images=tuple(str(image) for image in row.images or ()),
+        variant_count=int(row.variant_count),
+    )

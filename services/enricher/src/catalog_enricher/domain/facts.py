@@ -17,6 +17,8 @@ _WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*")
 
 def fold(text: str) -> str:
     """The text in lower case with the accents of Latin letters removed ("Crème Brûlée" -> "creme brulee")."""
+    if text.isascii():
+        return text.lower()  # the same result for ASCII text, without the per-character loop below (the hot path)
     kept: list[str] = []
     for char in unicodedata.normalize("NFKD", text.casefold().translate(_UNDECOMPOSED)):
         # Only marks on ASCII base letters are accents to drop; in other scripts (e.g. Cyrillic "й") they are part

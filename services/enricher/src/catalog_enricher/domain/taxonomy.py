@@ -25,11 +25,6 @@ def _tokens(text: str) -> tuple[str, ...]:
     return tuple(part for word in words(text) for part in word.split("-") if part)
 
 
-def _phrase(tokens: Iterable[str]) -> str:
-    # Padding with spaces turns "is the term a contiguous run of the text's tokens" into a substring test.
-    return f" {' '.join(tokens)} "
-
-
 @dataclass(frozen=True)
 class Category:
     """A category of the taxonomy: its path ("apparel/tops/t-shirts") and the terms that point to it."""
@@ -48,8 +43,9 @@ class Taxonomy:
 
     def __init__(self, categories: Iterable[Category]) -> None:
         self._categories = tuple(categories)
-        # Per category: each distinct term as a padded phrase, with its number of words.
-        self._triggers: list[tuple[str, tuple[tuple[str, int], ...]]] = []
+        # Every distinct term of every category, by its first word: a product's words are looked up one by one,
+        # instead of testing each of hundreds of terms against each field (the enricher's hottest rule).
+        self._by_first_word: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
         seen: set[str] = set()
         for category in self._categories:
             if not _PATH.fullmatch(category.path):
@@ -60,7 +56,8 @@ class Taxonomy:
             terms = tuple(dict.fromkeys(_tokens(term) for term in category.terms))
             if not terms or () in terms:
                 raise ValueError(f"taxonomy: {category.path!r} needs terms, each with at least one word")
-            self._triggers.append((category.path, tuple((_phrase(term), len(term)) for term in terms)))
+            for term in terms:
+                self._by_first_word.setdefault(term[0], []).append((category.path, term))
 
     @classmethod
     def from_json(cls, text: str) -> "Taxonomy":
@@ -91,23 +88,24 @@ class Taxonomy:
     def scores(self, facts: ProductFacts) -> dict[str, int]:
         """The score of every category with at least one matching term, by path."""
         fields = {
-            "name": _phrase(_tokens(facts.name)),
-            # Each value padded on its own, so that no term matches across two attribute values.
-            "attributes": "".join(_phrase(_tokens(text)) for text in facts.attribute_texts()),
-            "description": _phrase(_tokens(facts.description or "")),
+            "name": [_tokens(facts.name)],
+            # Each value on its own, so that no term matches across two attribute values.
+            "attributes": [_tokens(text) for text in facts.attribute_texts()],
+            "description": [_tokens(facts.description or "")],
         }
         scores: dict[str, int] = {}
-        for path, terms in self._triggers:
-            # A term of several words is more specific than one word ("running shoe" over "shoe"), so it counts once
-            # per word; a term counts once per field, however often it is repeated there.
-            score = sum(
-                FIELD_WEIGHTS[field] * length
-                for phrase, length in terms
-                for field, text in fields.items()
-                if phrase in text
-            )
-            if score:
-                scores[path] = score
+        for field, runs in fields.items():
+            # A term matches where its words are a contiguous run of the field's words. It counts once per field,
+            # however often it is repeated there; a term of several words is more specific than one word ("running
+            # shoe" over "shoe"), so it counts once per word.
+            found: set[tuple[str, tuple[str, ...]]] = set()
+            for tokens in runs:
+                for start, token in enumerate(tokens):
+                    for path, term in self._by_first_word.get(token, ()):
+                        if tokens[start : start + len(term)] == term:
+                            found.add((path, term))
+            for path, term in found:
+                scores[path] = scores.get(path, 0) + FIELD_WEIGHTS[field] * len(term)
         return scores
 
     def classify(self, facts: ProductFacts) -> str | None:
