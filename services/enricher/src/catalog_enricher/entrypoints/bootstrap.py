@@ -9,7 +9,6 @@ from catalog_enricher.service_layer.enrichment import Enricher
 from catalog_enricher.service_layer.reconciliation import Reconciler
 from catalog_enricher.settings import EnricherSettings
 from catalog_kit.db import make_engine, make_session_factory
-from catalog_kit.envelope import EventEnvelope
 from catalog_kit.outbox import OutboxWriter
 from catalog_schemas import Lane
 from catalog_schemas.topics import PRODUCT
@@ -33,7 +32,8 @@ def provider(settings: EnricherSettings) -> EnrichmentProvider:
 
 
 def build(settings: EnricherSettings) -> Processor:
-    """The enricher's stream processor: every product event goes to `Enricher.handle`."""
+    """The enricher's stream processor: product events, a partition's batch at a time, go to
+    `Enricher.handle_batch`."""
     sessions = make_session_factory(make_engine(settings.database_url, pool_size=2))
     outbox = OutboxWriter(SOURCE, settings.public_base_url)
     enricher = Enricher(
@@ -43,10 +43,7 @@ def build(settings: EnricherSettings) -> Processor:
     )
     processor = Processor("enricher", settings)
 
-    async def handle(event: EventEnvelope) -> None:
-        await enricher.handle(event)
-
-    processor.agent(PRODUCT, handle)
+    processor.batch_agent(PRODUCT, enricher.handle_batch)
     if settings.reconcile_interval_s > 0:
         backfill = OutboxWriter(SOURCE, settings.public_base_url, lane=Lane.BULK)  # re-announcements are bulk work
         reconciler = Reconciler(PipelineGaps(sessions, backfill), settings.reconcile_after_s, settings.reconcile_batch)

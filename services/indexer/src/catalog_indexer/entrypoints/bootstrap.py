@@ -9,8 +9,8 @@ from catalog_stream.processor import Processor
 
 
 def build(settings: IndexerSettings) -> Processor:
-    """The indexer's stream processor: every product event goes to `Indexer.handle`."""
+    """The indexer's stream processor: product events, a partition's batch at a time, go to `Indexer.handle_batch`."""
     processor = Processor("indexer", settings)
     documents = SearchDocuments(make_engine(settings.database_url, pool_size=2))
-    processor.agent(PRODUCT, Indexer(documents).handle)
+    processor.batch_agent(PRODUCT, Indexer(documents).handle_batch)
     return processor
