@@ -117,7 +117,8 @@ class StackService:
         self.process.stop()
 
     def start(self) -> int:
-        return self.process.start([bin_path(COMMANDS[self.name])], env=self.env, cwd=self.cwd)
+        """Start it supervised again, as `catalog-stack run` does; returns the supervisor's pid."""
+        return self.process.start_supervised([bin_path(COMMANDS[self.name])], env=self.env, cwd=self.cwd)
 
     def running(self) -> bool:
         return self.process.pid() is not None

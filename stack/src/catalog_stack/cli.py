@@ -139,7 +139,9 @@ def status() -> None:
         elif report["ready"] and "role" in report:
             detail = f"ready, {report['role']}, backlog {report['backlog']}, published {report['published_total']}"
         elif report["ready"]:
-            detail = f"ready, lag {report.get('lag', 0)}, processed {report.get('processed', 0)}"
+            lanes = report.get("lag_by_lane") or {}
+            lag = f"lag {lanes.get('interactive', 0)} + bulk {lanes.get('bulk', 0)}" if lanes else "lag 0"
+            detail = f"ready, {lag}, processed {report.get('processed', 0)}"
         else:
             detail = "NOT READY: " + "; ".join(report.get("problems", []))
         print(f"{service.name:14} {state:22} {detail}")
