@@ -19,14 +19,15 @@ from sqlalchemy.orm import Session
 from catalog_kit.db import libpq_conninfo
 from catalog_kit.envelope import EventEnvelope
 from catalog_kit.kafka import producer_config
-from catalog_kit.outbox import OutboxWriter
+from catalog_kit.outbox import OutboxWriter, PendingEvent
 from catalog_relay.adapters.kafka_producer import KafkaPublisher
-from catalog_relay.adapters.outbox_table import LEADER_LOCK, OutboxRow
+from catalog_relay.adapters.outbox_table import LEADER_LOCK, OutboxRow, OutboxTable
 from catalog_relay.domain.leadership import Fenced
 from catalog_relay.entrypoints.bootstrap import build
 from catalog_relay.service_layer.outbox_relay import OutboxRelay
 from catalog_relay.settings import RelaySettings
-from catalog_schemas.topics import PRODUCT
+from catalog_schemas import Lane
+from catalog_schemas.topics import PRODUCT, PRODUCT_BULK
 from catalog_stack.infra import Endpoints
 from catalog_stack.processes import ManagedProcess
 from catalog_stack.services import bin_path
@@ -143,6 +144,32 @@ def test_a_row_committed_late_with_a_lower_id_is_still_published(fresh_database:
     assert rows[early] < rows[late]
     assert len(consume(endpoints.kafka_bootstrap_servers, PRODUCT.name, [early], expected=1)) == 1
     engine.dispose()
+
+
+def test_the_interactive_lane_is_published_before_a_bulk_backlog(fresh_database: str) -> None:
+    bulk, interactive = [str(uuid.uuid4()) for _ in range(300)], str(uuid.uuid4())
+    engine = create_engine(fresh_database)
+    with Session(engine) as session, session.begin():
+        OutboxWriter("/test/relay", lane=Lane.BULK).add_many(
+            session, [PendingEvent("product.created", "product", pid, snapshot(pid, 1)) for pid in bulk]
+        )
+    with Session(engine) as session, session.begin():  # written after the whole backlog
+        OutboxWriter("/test/relay").add(
+            session,
+            event_type="product.created",
+            aggregate_type="product",
+            aggregate_id=interactive,
+            data=snapshot(interactive, 1),
+        )
+    engine.dispose()
+
+    with OutboxTable(libpq_conninfo(fresh_database)).session() as outbox:
+        first = outbox.unpublished(100)
+    assert first[0].aggregate_id == interactive
+    assert first[0].topic == PRODUCT.name
+    assert {row.topic for row in first[1:]} == {PRODUCT_BULK.name}
+    assert [row.aggregate_id for row in first[1:]] == bulk[:99]  # id order within the bulk lane
+    assert first[1].headers["ce_lane"] == "bulk"
 
 
 def test_published_rows_are_cleaned_up_after_retention(fresh_database: str, endpoints: Endpoints) -> None:
