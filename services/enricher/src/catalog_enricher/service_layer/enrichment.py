@@ -66,10 +66,12 @@ class Enricher:
                 pending, results, await self._save(pending, results), strict=True
             ):
                 outcomes[index] = outcome
-                if log.isEnabledFor(logging.DEBUG):
-                    log.debug("enrichment " + outcome.value, extra=_ids(change, result))
                 if outcome is SaveOutcome.STALE:
+                    # Rare (the product changed while it was enriched) and worth seeing: at INFO, with its ids.
+                    log.info("enrichment stale", extra=_ids(change, result))
                     stale.append((index, change))
+                elif log.isEnabledFor(logging.DEBUG):
+                    log.debug("enrichment " + outcome.value, extra=_ids(change, result))
             if not stale or round_ == MAX_RECOMPUTES - 1:
                 break
             current = await asyncio.to_thread(self.store.current_facts_many, [c.facts.id for _, c in stale])
