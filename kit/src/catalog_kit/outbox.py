@@ -3,6 +3,7 @@
 Every service that changes catalog data writes its events through `OutboxWriter`; the relay publishes them.
 """
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Session
 
-from catalog_kit.bulk import recordset
+from catalog_kit.bulk import copy_rows, recordset
 from catalog_kit.envelope import EventEnvelope
 from catalog_schemas import CANONICAL_BASE_URL, Lane, topic_for
 
@@ -92,6 +93,39 @@ class OutboxWriter:
         """Stage several events in one statement (bulk writers such as the importer); same rules as `add`."""
         if not events:
             return []
+        envelopes, rows = self._rows(events, traceparent, lane)
+        select_rows, names, params = recordset(outbox, rows)
+        session.execute(insert(outbox).from_select(names, select_rows), params)
+        # NOTIFY is transactional: delivered on commit, dropped on rollback, folded if repeated.
+        session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+        return envelopes
+
+    def copy_many(
+        self,
+        session: Session,
+        events: Sequence["PendingEvent"],
+        traceparent: str | None = None,
+        lane: Lane | None = None,
+    ) -> list[EventEnvelope]:
+        """`add_many` for large batches (an import chunk): the same rows, written with COPY."""
+        if not events:
+            return []
+        envelopes, rows = self._rows(events, traceparent, lane)
+        names = list(rows[0])
+        json_columns = {"payload", "headers"}
+        copy_rows(
+            session,
+            outbox,
+            names,
+            (tuple(_json(row[name]) if name in json_columns else row[name] for name in names) for row in rows),
+        )
+        session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+        return envelopes
+
+    def _rows(
+        self, events: Sequence["PendingEvent"], traceparent: str | None, lane: Lane | None
+    ) -> tuple[list[EventEnvelope], list[dict[str, Any]]]:
+        """The events' envelopes and their outbox rows."""
         lane = lane or self.lane
         envelopes = [
             EventEnvelope(
@@ -104,26 +138,20 @@ class OutboxWriter:
             )
             for e in events
         ]
-        rows, names, params = recordset(
-            outbox,
-            [
-                {
-                    "event_id": envelope.id,
-                    "aggregate_type": event.aggregate_type,
-                    "aggregate_id": event.aggregate_id,
-                    "event_type": event.event_type,
-                    "topic": topic_for(event.event_type, lane).name,
-                    "lane": LANE_RANK[lane],
-                    "payload": dict(event.data),
-                    "headers": envelope.headers(self.schema_base_url),
-                }
-                for event, envelope in zip(events, envelopes, strict=True)
-            ],
-        )
-        session.execute(insert(outbox).from_select(names, rows), params)
-        # NOTIFY is transactional: delivered on commit, dropped on rollback, folded if repeated.
-        session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
-        return envelopes
+        rows = [
+            {
+                "event_id": envelope.id,
+                "aggregate_type": event.aggregate_type,
+                "aggregate_id": event.aggregate_id,
+                "event_type": event.event_type,
+                "topic": topic_for(event.event_type, lane).name,
+                "lane": LANE_RANK[lane],
+                "payload": dict(event.data),
+                "headers": envelope.headers(self.schema_base_url),
+            }
+            for event, envelope in zip(events, envelopes, strict=True)
+        ]
+        return envelopes, rows
 
 
 @dataclass(frozen=True)
@@ -134,3 +162,7 @@ class PendingEvent:
     aggregate_type: str
     aggregate_id: str
     data: Mapping[str, Any]
+
+
+# One encoder for every value: `json.dumps` with arguments builds a new encoder on each call.
+_json = json.JSONEncoder(default=str, separators=(",", ":")).encode

@@ -11,15 +11,16 @@ from typing import Any
 from catalog_core.domain.currencies import MINOR_UNITS
 from catalog_core.domain.products import ProductDraft
 
+_CLEAR_VERSION_AND_VARIANT = ~((0xF << 76) | (0x3 << 62))
+_VERSION_7_AND_VARIANT = (0x7 << 76) | (0x2 << 62)
+
 
 def new_id() -> uuid.UUID:
     """A UUIDv7: time-ordered, so ids sort by creation and index inserts stay at the right edge."""
     millis = time.time_ns() // 1_000_000
-    raw = millis.to_bytes(6, "big") + os.urandom(10)
-    value = int.from_bytes(raw, "big")
-    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
-    return uuid.UUID(int=value)
+    value = (millis << 80) | int.from_bytes(os.urandom(10), "big")
+    # version 7 in bits 76-79, the RFC 4122 variant (0b10) in bits 62-63
+    return uuid.UUID(int=(value & _CLEAR_VERSION_AND_VARIANT) | _VERSION_7_AND_VARIANT)
 
 
 def format_price(price: Decimal, currency: str) -> str:

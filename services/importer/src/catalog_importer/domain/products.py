@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from pydantic import ValidationError
@@ -36,12 +37,12 @@ class ProductRows:
     rows: tuple[FeedRow, ...]
     oversized: bool = False  # more rows than a product may have variants; all of them fail
 
-    @property
+    @cached_property
     def key(self) -> str | None:
         """The lower-cased SKU of the product (SKUs are unique case-insensitively), if the rows name one."""
         return product_sku_key(self.rows[0])
 
-    @property
+    @cached_property
     def grouped(self) -> bool:
         return parent_key(self.rows[0]) is not None
 
