@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import BindParameter, Row, Text, any_, bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from catalog_core.adapters.tables import product_skus, products, variants
@@ -100,7 +101,7 @@ class ProductRepository:
         if not new:
             return
         copy_rows(self.session, products, PRODUCT_COLUMNS, (_product_row(p) for p in new))
-        self._claim_skus(new, releasing=False)
+        self._claim_skus(new, releasing=False, copy=True)
         copy_rows(
             self.session,
             variants,
@@ -126,15 +127,28 @@ class ProductRepository:
     def remove(self, product_id: uuid.UUID) -> None:
         self.session.execute(delete(products).where(products.c.id == product_id))
 
-    def _claim_skus(self, items: Sequence[Product], *, releasing: bool = True) -> None:
+    def _claim_skus(self, items: Sequence[Product], *, releasing: bool = True, copy: bool = False) -> None:
         """Take every SKU of the products in the catalog-wide registry (releasing those they no longer use);
-        raise DuplicateSku if one is taken by another product."""
+        raise DuplicateSku if one is taken by another product. `copy`: new products, whose SKUs are usually free
+        (the importer checked): COPY them, and only if one is held find out which with the statement below."""
         wanted: dict[str, tuple[Product, str, str]] = {}  # sku key -> (product, SKU, field)
         for product in items:
             for sku, field in _sku_fields(product.draft):
                 holder = wanted.setdefault(sku.lower(), (product, sku, field))
                 if holder[0].id != product.id:  # two products of one batch want the same SKU
                     raise DuplicateSku(sku, field)
+        if copy:
+            try:
+                with self.session.begin_nested():  # the failed COPY rolls back alone
+                    copy_rows(
+                        self.session,
+                        product_skus,
+                        ("sku_key", "product_id"),
+                        ((key, p.id) for key, (p, _, _) in wanted.items()),
+                    )
+                return
+            except IntegrityError:
+                pass  # a SKU is held by another product: the claim below names it
         if releasing:
             self.session.execute(
                 delete(product_skus).where(

@@ -335,6 +335,22 @@ def _given_sku(group: ProductRows) -> str | None:
     return str(value).strip()[:200] if _key(value) is not None else None
 
 
+def sku_keys(products: Iterable[ProductRows]) -> set[str]:
+    """Every SKU the rows name, lower-cased: product keys, row SKUs and the SKUs of nested variants."""
+    keys: set[str] = set()
+    for product in products:
+        for row in product.rows:
+            fields = row.fields
+            for value in (fields.get("product_key"), fields.get("sku")):
+                key = _key(value)
+                if key is not None:
+                    keys.add(key)
+            variants = fields.get("variants")
+            if isinstance(variants, list):
+                keys.update(key for v in variants if isinstance(v, dict) and (key := _key(v.get("sku"))) is not None)
+    return keys
+
+
 def chunks(
     rows: Iterable[FeedRow], chunk_rows: int, max_product_rows: int = MAX_VARIANTS
 ) -> Iterator[list[ProductRows]]:
