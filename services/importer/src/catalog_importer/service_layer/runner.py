@@ -12,12 +12,12 @@ import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
-from typing import BinaryIO, cast
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 from enum import Enum
+from typing import BinaryIO, cast
 
 import stamina
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -147,10 +147,10 @@ class JobRunner:
 
         @contextmanager
         def opened(offset: int) -> Iterator[BinaryIO]:
-            with self.store.open(key, offset) as stream:
-                # Any stream with `readinto` (a file, the S3 body's reader, BytesIO) can be the raw side.
-                with io.BufferedReader(cast(io.RawIOBase, stream), FEED_BUFFER_BYTES) as buffered:
-                    yield buffered
+            # Any stream with `readinto` (a file, the S3 body's reader, BytesIO) can be the raw side; closing the
+            # buffer closes it.
+            with io.BufferedReader(cast(io.RawIOBase, self.store.open(key, offset)), FEED_BUFFER_BYTES) as buffered:
+                yield buffered
 
         return opened
 
