@@ -95,6 +95,12 @@ class ChunkTurns:
             self._busy += 1
             self._changed.notify_all()
 
+    @property
+    def queued(self) -> int:
+        """How many requests wait for a slot."""
+        with self._changed:
+            return len(self._waiting)
+
     def release(self) -> None:
         with self._changed:
             self._busy -= 1
