@@ -26,13 +26,7 @@ class Ledger:
             return
         entries = [_entry(job_id, o) for o in outcomes]
         if not retry:  # new rows only: COPY, the cheapest insert
-            names = list(entries[0])
-            copy_rows(
-                self.session,
-                import_rows,
-                names,
-                (tuple(_json(e[n]) if n == "errors" and e[n] is not None else e[n] for n in names) for e in entries),
-            )
+            copy_rows(self.session, import_rows, ENTRY_COLUMNS, (_copied(e) for e in entries))
             return
         rows, names, params = recordset(import_rows, entries)
         statement = insert(import_rows).from_select(names, rows)
@@ -107,6 +101,28 @@ def _entry(job_id: uuid.UUID, outcome: RowOutcome) -> dict[str, Any]:
         "errors": errors or None,
         "defined_sku": outcome.product_sku.lower() if outcome.defined and outcome.product_sku else None,
     }
+
+
+ENTRY_COLUMNS = (
+    "job_id",
+    "row_number",
+    "line_number",
+    "sku",
+    "product_sku",
+    "product_id",
+    "status",
+    "category",
+    "field",
+    "message",
+    "errors",
+    "defined_sku",
+)
+
+
+def _copied(entry: dict[str, Any]) -> tuple[Any, ...]:
+    """An entry as a COPY row in the order of ENTRY_COLUMNS (the errors as JSON text)."""
+    values = tuple(entry.values())
+    return values if entry["errors"] is None else (*values[:10], _json(entry["errors"]), values[11])
 
 
 def _text(value: str | None) -> str | None:
