@@ -21,7 +21,9 @@ What is measured, against the PostgreSQL server and broker of `DATABASE_URL` / `
    columns and no index, in the same database.
 
 Printed: rows, seconds and rows/s of both, the ratio (what validation, the ledger and the outbox cost), CPU seconds
-and peak RSS of the importer and the API, and a check of what the import stored. The scratch database and the
+of the importer, the API and the PostgreSQL backends serving the scratch database (the server must run on this
+machine), peak RSS of the importer and the API, and a check of what the import stored. Importer settings in the
+environment reach the importer (e.g. `IMPORT_CHUNK_SLOTS=1`). The scratch database and the
 temporary directory are removed at the end.
 
     .venv/bin/python bench/import.py [--rows 1000000] [--variants 4] [--chunk-rows 1000] [--timeout 900]
