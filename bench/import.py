@@ -21,7 +21,9 @@ What is measured, against the PostgreSQL server and broker of `DATABASE_URL` / `
    columns and no index, in the same database.
 
 Printed: rows, seconds and rows/s of both, the ratio (what validation, the ledger and the outbox cost), CPU seconds
-and peak RSS of the importer and the API, and a check of what the import stored. The scratch database and the
+of the importer, the API and the PostgreSQL backends serving the scratch database (the server must run on this
+machine), peak RSS of the importer and the API, and a check of what the import stored. Importer settings in the
+environment reach the importer (e.g. `IMPORT_CHUNK_SLOTS=1`). The scratch database and the
 temporary directory are removed at the end.
 
     .venv/bin/python bench/import.py [--rows 1000000] [--variants 4] [--chunk-rows 1000] [--timeout 900]
@@ -138,6 +140,25 @@ def peak_rss_mib(pid: int | None) -> float:
     return float("nan")
 
 
+def backend_cpu(conninfo: str, db_name: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend serving the scratch database (the importer's and the API's
+    connections), by pid; the server must run on this machine."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        pids = [
+            int(row[0])
+            for row in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (db_name,)
+            )
+        ]
+    found = {}
+    for pid in pids:
+        try:
+            found[pid] = cpu_seconds(pid)
+        except OSError:  # gone meanwhile, or not on this machine
+            continue
+    return found
+
+
 def raw_copy(conninfo: str, path: Path, rows: int) -> Phase:
     copy_sql = "COPY bench_raw_rows FROM STDIN (FORMAT csv, HEADER true)"
     with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -218,6 +239,7 @@ def main() -> None:
                 warmup.write_text(HEADER + f"W{run},W{run}-S,Warm-up,Acme,,1.00,EUR,1,S,\n")
                 assert wait_job(http, upload(http, warmup)["id"], timeout=120)["state"] == "COMPLETED"
                 cpu_before = cpu_seconds(importer.pid()), cpu_seconds(api.pid())
+                backends_before = backend_cpu(admin, db_name)
 
                 started = time.perf_counter()
                 submitted = upload(http, feed)
@@ -226,6 +248,8 @@ def main() -> None:
                 elapsed = time.perf_counter() - started
                 cpu_importer = cpu_seconds(importer.pid()) - cpu_before[0]
                 cpu_api = cpu_seconds(api.pid()) - cpu_before[1]
+                backends_after = backend_cpu(admin, db_name)
+                cpu_db = sum(cpu - backends_before.get(pid, 0.0) for pid, cpu in backends_after.items())
                 rss_importer, rss_api = peak_rss_mib(importer.pid()), peak_rss_mib(api.pid())
             if job["state"] != "COMPLETED":
                 raise RuntimeError(f"the import ended {job['state']}: {job['error']} {job['error_summary']}")
@@ -258,7 +282,8 @@ def main() -> None:
         f"{job['rows_per_second']} rows/s from claim to finish"
     )
     print(
-        f"CPU during the import: importer {cpu_importer:.1f} s, API {cpu_api:.1f} s; "
+        f"CPU during the import: importer {cpu_importer:.1f} s, API {cpu_api:.1f} s, PostgreSQL backends "
+        f"{cpu_db:.1f} s; "
         f"peak RSS: importer {rss_importer:.0f} MiB, API {rss_api:.0f} MiB"
     )
     expected = {"products": products + 1, "variants": args.rows + 1, "import_rows": args.rows + 1}

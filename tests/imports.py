@@ -48,7 +48,7 @@ class ImportSetup:
     def claims(self, worker: str = "test-worker", stale_after_s: float = 30, max_attempts: int = 3) -> JobClaims:
         return JobClaims(self.sessions, ClaimRules(worker, timedelta(seconds=stale_after_s), max_attempts))
 
-    def runner(self, claims: JobClaims, max_row_attempts: int = 3) -> JobRunner:
+    def runner(self, claims: JobClaims, max_row_attempts: int = 3, chunk_slots: int = 2) -> JobRunner:
         return JobRunner(
             self.sessions,
             self.store,
@@ -58,6 +58,7 @@ class ImportSetup:
             chunk_rows=self.chunk_rows,
             max_row_attempts=max_row_attempts,
             retry_backoff=timedelta(0),
+            chunk_slots=chunk_slots,
         )
 
     def run(self, job_id: str, stop: threading.Event | None = None, max_row_attempts: int = 3) -> dict[str, Any]:

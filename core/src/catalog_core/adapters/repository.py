@@ -1,5 +1,6 @@
 """Products in PostgreSQL: load, store and list them with their variants and catalog-wide SKUs."""
 
+import json
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -8,13 +9,14 @@ from typing import Any
 from sqlalchemy import BindParameter, Row, Text, any_, bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from catalog_core.adapters.tables import product_skus, products, variants
 from catalog_core.domain.errors import DuplicateSku
 from catalog_core.domain.model import Product, Variant
 from catalog_core.domain.products import ProductDraft, VariantDraft
-from catalog_kit.bulk import recordset
+from catalog_kit.bulk import copy_rows, recordset
 
 
 class ProductRepository:
@@ -38,9 +40,17 @@ class ProductRepository:
         keys = sorted({sku.lower() for sku in skus})
         if not keys:
             return {}
-        query = select(products).where(func.lower(products.c.sku) == any_(_texts(keys))).order_by(products.c.id)
+        # Candidates come from the SKU registry's primary key: every product's own SKU is registered there. On
+        # `lower(sku) = ANY(...)` alone the planner picks a scan of all products, which grows with the catalog.
+        wanted = _texts(keys)
+        registered = select(product_skus.c.product_id).where(product_skus.c.sku_key == any_(wanted))
+        query = (
+            select(products)
+            .where(products.c.id.in_(registered), func.lower(products.c.sku) == any_(wanted))
+            .order_by(products.c.id)
+        )
         if for_update:
-            query = query.with_for_update()
+            query = query.with_for_update(of=products)
         return {p.draft.sku.lower(): p for p in self._load(self.session.execute(query).all())}
 
     def sku_owners(self, skus: Iterable[str]) -> dict[str, uuid.UUID]:
@@ -86,6 +96,19 @@ class ProductRepository:
         self._claim_skus(new, releasing=False)
         self._insert_variants(new)
 
+    def insert_many(self, new: Sequence[Product]) -> None:
+        """`add_many` for large batches (an import chunk): the same rows, products and variants written with COPY."""
+        if not new:
+            return
+        copy_rows(self.session, products, PRODUCT_COLUMNS, (_product_row(p) for p in new))
+        self._claim_skus(new, releasing=False, copy=True)
+        copy_rows(
+            self.session,
+            variants,
+            VARIANT_COLUMNS,
+            ((v.id, p.id, i, v.sku, _json(v.options), v.price, v.stock) for p in new for i, v in enumerate(p.variants)),
+        )
+
     def save(self, product: Product) -> None:
         self.save_many([product])
 
@@ -104,15 +127,28 @@ class ProductRepository:
     def remove(self, product_id: uuid.UUID) -> None:
         self.session.execute(delete(products).where(products.c.id == product_id))
 
-    def _claim_skus(self, items: Sequence[Product], *, releasing: bool = True) -> None:
+    def _claim_skus(self, items: Sequence[Product], *, releasing: bool = True, copy: bool = False) -> None:
         """Take every SKU of the products in the catalog-wide registry (releasing those they no longer use);
-        raise DuplicateSku if one is taken by another product."""
+        raise DuplicateSku if one is taken by another product. `copy`: new products, whose SKUs are usually free
+        (the importer checked): COPY them, and only if one is held find out which with the statement below."""
         wanted: dict[str, tuple[Product, str, str]] = {}  # sku key -> (product, SKU, field)
         for product in items:
             for sku, field in _sku_fields(product.draft):
                 holder = wanted.setdefault(sku.lower(), (product, sku, field))
                 if holder[0].id != product.id:  # two products of one batch want the same SKU
                     raise DuplicateSku(sku, field)
+        if copy:
+            try:
+                with self.session.begin_nested():  # the failed COPY rolls back alone
+                    copy_rows(
+                        self.session,
+                        product_skus,
+                        ("sku_key", "product_id"),
+                        ((key, p.id) for key, (p, _, _) in wanted.items()),
+                    )
+                return
+            except IntegrityError:
+                pass  # a SKU is held by another product: the claim below names it
         if releasing:
             self.session.execute(
                 delete(product_skus).where(
@@ -123,7 +159,7 @@ class ProductRepository:
                 )
             )
         rows, names, params = recordset(
-            product_skus, [{"sku_key": key, "product_id": p.id} for key, (p, _, _) in wanted.items()]
+            product_skus, [{"sku_key": key, "product_id": str(p.id)} for key, (p, _, _) in wanted.items()]
         )
         claim = pg_insert(product_skus).from_select(names, rows)
         claimed = self.session.execute(
@@ -165,6 +201,50 @@ class ProductRepository:
             for v in self.session.execute(query):
                 by_product[v.product_id].append(v)
         return [_product(row, by_product[row.id]) for row in rows]
+
+
+PRODUCT_COLUMNS = (
+    "id",
+    "sku",
+    "name",
+    "brand",
+    "description",
+    "price",
+    "currency",
+    "stock",
+    "attributes",
+    "images",
+    "status",
+    "version",
+    "created_at",
+    "updated_at",
+)
+VARIANT_COLUMNS = ("id", "product_id", "position", "sku", "options", "price", "stock")
+
+
+def _product_row(product: Product) -> tuple[Any, ...]:
+    """The product's row in the order of PRODUCT_COLUMNS (JSON columns as JSON text, for COPY)."""
+    d = product.draft
+    return (
+        product.id,
+        d.sku,
+        d.name,
+        d.brand,
+        d.description,
+        d.price,
+        d.currency,
+        d.total_stock,
+        _json(d.attributes),
+        _json(list(d.images)),
+        d.status,
+        product.version,
+        product.created_at,
+        product.updated_at,
+    )
+
+
+# One encoder for every value: `json.dumps` with arguments builds a new encoder on each call.
+_json = json.JSONEncoder(default=str, separators=(",", ":")).encode
 
 
 def _texts(values: list[str]) -> BindParameter[Any]:

@@ -132,6 +132,10 @@ class ProductDraft(BaseModel):
         return [self.sku, *(v.sku for v in self.variants)]
 
 
+# `json.dumps(..., default=str)` without building an encoder per call.
+_ATTRIBUTES_JSON = json.JSONEncoder(default=str).encode
+
+
 def _error(loc: tuple[str | int, ...], kind: str, message: str, value: Any, **ctx: Any) -> InitErrorDetails:
     return InitErrorDetails(type=PydanticCustomError(kind, message, ctx or None), loc=loc, input=value)
 
@@ -154,7 +158,7 @@ def _cross_field_errors(draft: ProductDraft) -> list[InitErrorDetails]:
                     decimals=decimals,
                 )
             )
-    size = len(json.dumps(draft.attributes, default=str).encode())
+    size = len(_ATTRIBUTES_JSON(draft.attributes).encode())
     if size > MAX_ATTRIBUTES_JSON_BYTES:
         errors.append(
             _error(

@@ -101,14 +101,14 @@ class ProductCatalog:
                 results.append((current, Upserted.UNCHANGED))
             else:
                 results.append((current.revise(draft, now), Upserted.UPDATED))
-        self.products.add_many([p for p, outcome in results if outcome is Upserted.CREATED])
+        self.products.insert_many([p for p, outcome in results if outcome is Upserted.CREATED])
         self.products.save_many([p for p, outcome in results if outcome is Upserted.UPDATED])
         events = [
             PendingEvent(f"product.{outcome}", AGGREGATE, str(p.id), p.snapshot())
             for p, outcome in results
             if outcome is not Upserted.UNCHANGED
         ]
-        self.outbox.add_many(self.session, events, self.traceparent)
+        self.outbox.copy_many(self.session, events, self.traceparent)
         return results
 
     def delete(self, product_id: uuid.UUID, if_match: set[str] | None) -> None:

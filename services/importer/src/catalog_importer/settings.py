@@ -10,7 +10,16 @@ from catalog_stream.processor import ProcessorSettings
 
 class ImporterSettings(ProcessorSettings):
     import_chunk_rows: int = Field(default=1000, ge=1, description="Rows per chunk: one transaction each.")
-    import_max_jobs: int = Field(default=2, ge=1, description="Jobs one importer process runs at the same time.")
+    import_max_jobs: int = Field(
+        default=4,
+        ge=1,
+        description="Jobs one importer process runs at the same time; they take turns at the chunk slots.",
+    )
+    import_chunk_slots: int = Field(
+        default=2,
+        ge=1,
+        description="Chunks one importer process writes at the same time, handed out round-robin by running job.",
+    )
     import_heartbeat_interval_s: float = 2.0
     import_stale_after_s: float = Field(
         default=30.0, description="A running job whose heartbeat is older than this is taken over by another worker."

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from pydantic import ValidationError
@@ -36,12 +37,12 @@ class ProductRows:
     rows: tuple[FeedRow, ...]
     oversized: bool = False  # more rows than a product may have variants; all of them fail
 
-    @property
+    @cached_property
     def key(self) -> str | None:
         """The lower-cased SKU of the product (SKUs are unique case-insensitively), if the rows name one."""
         return product_sku_key(self.rows[0])
 
-    @property
+    @cached_property
     def grouped(self) -> bool:
         return parent_key(self.rows[0]) is not None
 
@@ -332,6 +333,22 @@ def _given_sku(group: ProductRows) -> str | None:
     first = group.rows[0].fields
     value = first.get("product_key") or first.get("sku")
     return str(value).strip()[:200] if _key(value) is not None else None
+
+
+def sku_keys(products: Iterable[ProductRows]) -> set[str]:
+    """Every SKU the rows name, lower-cased: product keys, row SKUs and the SKUs of nested variants."""
+    keys: set[str] = set()
+    for product in products:
+        for row in product.rows:
+            fields = row.fields
+            for value in (fields.get("product_key"), fields.get("sku")):
+                key = _key(value)
+                if key is not None:
+                    keys.add(key)
+            variants = fields.get("variants")
+            if isinstance(variants, list):
+                keys.update(key for v in variants if isinstance(v, dict) and (key := _key(v.get("sku"))) is not None)
+    return keys
 
 
 def chunks(

@@ -20,7 +20,9 @@ SOURCE = "/catalog/importer"
 
 def dispatcher(settings: ImporterSettings) -> Dispatcher:
     """Claims over the catalog database, a runner writing through the outbox, and the slots that run them."""
-    sessions = make_session_factory(make_engine(settings.database_url, pool_size=2 * settings.import_max_jobs + 2))
+    # A session per chunk slot, one per running job (its heartbeat, the progress it reads), and the watchdog's.
+    pool_size = settings.import_chunk_slots + settings.import_max_jobs + 2
+    sessions = make_session_factory(make_engine(settings.database_url, pool_size=pool_size))
     claims = JobClaims(
         sessions,
         ClaimRules(
@@ -38,6 +40,7 @@ def dispatcher(settings: ImporterSettings) -> Dispatcher:
         chunk_rows=settings.import_chunk_rows,
         max_row_attempts=settings.import_max_row_attempts,
         retry_backoff=timedelta(seconds=settings.import_retry_backoff_s),
+        chunk_slots=settings.import_chunk_slots,
     )
     return Dispatcher(
         claims,

@@ -28,6 +28,7 @@ from catalog_importer.domain.products import (
 )
 from catalog_importer.domain.tally import Previous, Tally
 from catalog_importer.service_layer.job_records import JobProgress, LedgerOn, RowLedger
+from catalog_importer.service_layer.pipeline import Baton
 from catalog_kit.outbox import OutboxWriter
 
 # Errors of a batch write that one product of the batch can cause; the chunk is then written again with each
@@ -69,13 +70,18 @@ class ChunkWriter:
         self.format: FeedFormat = claim.job.format
         self.retry = retry  # None: every row; otherwise only products whose rows are all retryable
 
-    def write(self, chunk: Sequence[ProductRows], tally: Tally, run_rows: int) -> ChunkResult:
+    def write(self, chunk: Sequence[ProductRows], run_rows: int, after: Baton, baton: Baton) -> ChunkResult:
+        """Write the chunk in one transaction. `after` is the baton of the job's previous chunk: this one reads the
+        catalog when that allows, and records the job's progress only once that chunk committed. `baton` tells the
+        next chunk when it may read. Abandoned if the previous chunk did not commit."""
         try:
-            return self._write(chunk, tally, run_rows, isolated=False)
+            return self._write(chunk, run_rows, after, baton, isolated=False)
         except ISOLATABLE:
-            return self._write(chunk, tally, run_rows, isolated=True)
+            return self._write(chunk, run_rows, after, baton, isolated=True)
 
-    def _write(self, chunk: Sequence[ProductRows], tally: Tally, run_rows: int, *, isolated: bool) -> ChunkResult:
+    def _write(
+        self, chunk: Sequence[ProductRows], run_rows: int, after: Baton, baton: Baton, *, isolated: bool
+    ) -> ChunkResult:
         job_id = self.claim.job.id
         with self.sessions() as session, session.begin():
             catalog = ProductCatalog(session, self.outbox)
@@ -90,7 +96,9 @@ class ChunkWriter:
                     outcomes += result
                 else:
                     planned.append(result)
-            ready = self._prepare(catalog, ledger, job_id, planned, outcomes)
+            after.wait_readable(baton.keys)
+            ready, creates_only = self._prepare(catalog, ledger, job_id, planned, outcomes)
+            baton.read(creates_only=creates_only)
             if isolated:
                 outcomes += self._upsert_one_by_one(session, catalog, ready)
             else:
@@ -99,8 +107,8 @@ class ChunkWriter:
                     outcomes += succeeded(r.planned, RowStatus(outcome.value), product.id)
             outcomes.sort(key=lambda o: o.row.number)
             previous = {o.row.number: self.retry[o.row.number] for o in outcomes} if self.retry is not None else {}
-            new_tally = tally.add(outcomes, previous)
             ledger.write(job_id, outcomes, retry=self.retry is not None)
+            new_tally = after.tally().add(outcomes, previous)  # waits for the previous chunk's commit
             end = chunk[-1].rows[-1].end
             cancel = self.claims.record_progress(session, self.claim, end, new_tally, run_rows)
         return ChunkResult(new_tally, cancel, len(outcomes))
@@ -112,8 +120,9 @@ class ChunkWriter:
         job_id: uuid.UUID,
         planned: Sequence[PlannedProduct],
         outcomes: list[RowOutcome],
-    ) -> list[_Ready]:
-        """Drafts of the products that can be written; the others' outcomes go to `outcomes`."""
+    ) -> tuple[list[_Ready], bool]:
+        """Drafts of the products that can be written, and whether none of them was in the catalog; the others'
+        outcomes go to `outcomes`."""
         existing = catalog.products.get_by_skus([p.sku for p in planned], for_update=True)
         redefined = ledger.defined_earlier(
             job_id, [p.key for p in planned if p.kind is Kind.DEFINE and p.key in existing]
@@ -157,7 +166,7 @@ class ChunkWriter:
                 continue
             wanted.update((sku.lower(), r.planned.key) for sku in r.draft.skus())
             ready.append(r)
-        return ready
+        return ready, not existing and all(r.current is None for r in ready)
 
     def _upsert_one_by_one(
         self, session: Session, catalog: ProductCatalog, ready: Sequence[_Ready]
