@@ -13,6 +13,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
@@ -114,6 +115,19 @@ def _validator(event_type: str) -> Draft202012Validator:
     return Draft202012Validator(schema_for(event_type), registry=_registry())
 
 
+@cache
+def _fast_validator(event_type: str) -> jsonschema_rs.Validator:
+    """The same schema compiled by jsonschema-rs: ~1 µs per event instead of ~300 µs, which was most of a
+    processor's time once it applied events in batches."""
+    registry = jsonschema_rs.Registry([(contents["$id"], contents) for contents in _files().values()])
+    return jsonschema_rs.validator_for(schema_for(event_type), registry=registry)
+
+
 def validate_event(event_type: str, data: object) -> None:
-    """Raise jsonschema.ValidationError when `data` breaks the contract of `event_type`."""
+    """Raise jsonschema.ValidationError when `data` breaks the contract of `event_type`.
+
+    Valid data (nearly all of it) is recognised by the compiled validator; only data it refuses goes through
+    `jsonschema`, which says precisely what is wrong (a test keeps the two in agreement)."""
+    if _fast_validator(event_type).is_valid(data):
+        return
     _validator(event_type).validate(data)
