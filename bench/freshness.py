@@ -436,7 +436,8 @@ def stack_pids(config: StackConfig) -> dict[str, int]:
     """The stack's processes by name; "postgres" is the postmaster (its backends are counted with it)."""
     pids = {}
     for name in STACK_PROCESSES:
-        pid = ManagedProcess(name, config.root / "run", config.root / "log").pid()
+        process = ManagedProcess(name, config.root / "run", config.root / "log")
+        pid = process.child_pid() or process.pid()  # the service itself, not its supervisor
         if pid:
             pids[name] = pid
     with contextlib.suppress(OSError, ValueError, IndexError):
