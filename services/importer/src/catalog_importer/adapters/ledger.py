@@ -30,21 +30,8 @@ class Ledger:
             return
         rows, names, params = recordset(import_rows, entries)
         statement = insert(import_rows).from_select(names, rows)
-        replaced = {
-            name: statement.excluded[name]
-            for name in (
-                "line_number",
-                "sku",
-                "product_sku",
-                "product_id",
-                "status",
-                "category",
-                "field",
-                "message",
-                "errors",
-                "defined_sku",
-            )
-        }
+        # Everything but the key (job_id, row_number) is replaced by the new attempt's outcome.
+        replaced = {name: statement.excluded[name] for name in ENTRY_COLUMNS if name not in ("job_id", "row_number")}
         self.session.execute(
             statement.on_conflict_do_update(
                 index_elements=[import_rows.c.job_id, import_rows.c.row_number],
