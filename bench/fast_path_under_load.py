@@ -9,9 +9,10 @@ What is measured, against a running stack (`catalog-stack run`, every service up
    Upload start is t0.
 2. Meanwhile, from t0 until the whole feed is enriched, one product per `--interval` seconds is created with
    `POST /products` (SKU `FI<run>-<n>`, a realistic body). A poller reads `search.documents` every `--poll`
-   seconds for the ones not yet searchable: POST → searchable is from just before the POST to the row's
-   `indexed_at` while it holds the core part only (`enrichment_version = 0`, exact), else the poll's time (late by
-   at most one poll). Split by whether the POST was sent while the import ran or after it.
+   seconds for the ones not yet searchable: POST → searchable is from just before the POST to the poll that first
+   saw its row (late by at most one poll; `indexed_at` is not used: the indexer stamps it inside its batch
+   transaction, before the commit that makes the row visible). Split by whether the POST was sent while the
+   import ran or after it.
 3. Feed milestones, polled every `--feed-poll` seconds (resolution): the job's COMPLETED (`GET /imports/{id}`),
    every product of the feed in the read model (`core_version > 0`), and every one enriched
    (`enrichment_version >= core_version`). Their ratio to the import time is printed beside the targets
@@ -143,12 +144,11 @@ def poll_searchable(conn: psycopg.Connection[Any], pending: list[Created]) -> No
     polled = time.time()
     by_id = {c.product_id: c for c in pending}
     rows = conn.execute(
-        "SELECT product_id::text, enrichment_version, extract(epoch FROM indexed_at) FROM search.documents "
-        "WHERE product_id = ANY(%s::uuid[]) AND core_version > 0",
+        "SELECT product_id::text FROM search.documents WHERE product_id = ANY(%s::uuid[]) AND core_version > 0",
         (list(by_id),),
     ).fetchall()
-    for product_id, enrichment_version, indexed_at in rows:
-        by_id[product_id].searchable_wall = float(indexed_at) if enrichment_version == 0 else polled
+    for (product_id,) in rows:
+        by_id[product_id].searchable_wall = polled
 
 
 def feed_progress(conn: psycopg.Connection[Any], run: str, since: float) -> tuple[int, int]:

@@ -11,9 +11,10 @@ What is measured, per write rate (`--rates`, writes/s) and per phase, against a 
   attributes, images), status active.
 - POST latency: from just before the request is sent to its answer (p50/p99).
 - POST → searchable: from the wall-clock time (`time.time()`) just before the POST to the moment the product's row
-  in `search.documents` became visible with `core_version >= 1`. The trigger of the read model sets `indexed_at`
-  to `now()` (the writing transaction's start, a single-statement transaction in the indexer) on *every* insert
-  and update, including the later enrichment merge, so `indexed_at` is the core insert time only while
+  in `search.documents` became visible with `core_version >= 1`. The indexer sets `indexed_at` to
+  `clock_timestamp()` in the statement that applies a part (inside its batch transaction, so up to that batch's
+  remaining work before the commit that makes it visible; an interactive batch is a few records) on *every*
+  change, including the later enrichment merge, so `indexed_at` is the core insert time only while
   `enrichment_version = 0`. Method: a poller thread of this script reads `product_id, core_version,
   enrichment_version, indexed_at` for every product not yet settled, in one indexed query every
   `--poll-interval` (default 10 ms). The first time it sees a product with `core_version >= 1`:
