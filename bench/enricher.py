@@ -41,13 +41,13 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import psycopg
 from process_stats import percentile
 from search import snapshot
 from sqlalchemy.engine import make_url
+from stack_access import scratch_database
 
 from catalog_enricher.adapters.catalog_store import EnrichmentStore
 from catalog_enricher.adapters.provider import LocalProvider, ResilientProvider
@@ -55,15 +55,13 @@ from catalog_enricher.domain.facts import ProductFacts
 from catalog_enricher.domain.rules import enrich
 from catalog_enricher.domain.taxonomy import Taxonomy
 from catalog_enricher.service_layer.enrichment import Enricher
-from catalog_kit.db import libpq_conninfo, make_engine, make_session_factory
+from catalog_kit.db import make_engine, make_session_factory
 from catalog_kit.envelope import EventEnvelope
 from catalog_kit.jsonlog import JsonFormatter
 from catalog_kit.outbox import OutboxWriter
 from catalog_schemas import Lane
-from catalog_stack.infra import StackConfig, migrate
+from catalog_stack.infra import migrate
 
-REPO = Path(__file__).resolve().parents[1]
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 SOURCE = "/catalog/enricher"
 
 PRODUCT_COLUMNS = (
@@ -176,15 +174,8 @@ def main() -> None:
     if not 1 <= args.products <= 1_000_000 or not 1 <= args.batch_size <= 10_000 or not 1 <= args.sample <= 100_000:
         parser.error("bounds: 1 <= --products <= 1e6, 1 <= --batch-size <= 1e4, 1 <= --sample <= 1e5")
 
-    config = StackConfig.from_env(REPO / ".local")
-    database_url = os.environ.get("DATABASE_URL") or config.postgres.url()
-    if make_url(database_url).host not in LOOPBACK_HOSTS:
-        raise SystemExit(f"refusing a non-loopback database: {database_url}")
-    run = uuid.uuid4().hex[:6]
-    name = f"catalog_bench_enricher_{run}"
-    scratch_url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    admin = libpq_conninfo(str(make_url(database_url).set(database="postgres").render_as_string(False)))
-    conninfo = libpq_conninfo(scratch_url)
+    scratch = scratch_database("catalog_bench_enricher")
+    run, name, scratch_url, conninfo = scratch.name.rpartition("_")[2], scratch.name, scratch.url, scratch.conninfo
 
     # As the worker logs (JSON lines at INFO), to a sink: the cost of formatting counts, the terminal stays quiet.
     sink = logging.StreamHandler(io.TextIOWrapper(open(os.devnull, "wb")))  # noqa: SIM115 - lives for the run
@@ -193,10 +184,9 @@ def main() -> None:
     logging.getLogger().setLevel(logging.INFO)
 
     total = args.products + 2 * args.sample
-    server = make_url(database_url)
+    server = make_url(scratch_url)
     print(f"run {run}: database {name} on {server.host}:{server.port}, {os.cpu_count()} CPUs")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    scratch.create()
     engine = None
     try:
         migrate(scratch_url)
@@ -257,8 +247,7 @@ def main() -> None:
     finally:
         if engine is not None:
             engine.dispose()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        scratch.drop()
 
 
 if __name__ == "__main__":

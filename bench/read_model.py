@@ -38,27 +38,22 @@ import os
 import random
 import statistics
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import psycopg
 from search import Query, build_parts, ms, query_mix
 from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
+from stack_access import scratch_database
 
 from catalog_enricher.domain.taxonomy import Taxonomy
 from catalog_indexer.adapters import migrations
 from catalog_indexer.adapters.read_model import SearchDocuments
 from catalog_indexer.adapters.search import search
 from catalog_indexer.domain.document import CorePart, DocumentPart, EnrichmentPart
-from catalog_kit.db import libpq_conninfo, make_engine
-from catalog_stack.infra import StackConfig
+from catalog_kit.db import make_engine
 
-REPO = Path(__file__).resolve().parents[1]
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 GIN_INDEXES = ("documents_fulltext", "documents_fuzzy", "documents_skus")
 Products = list[tuple[CorePart, EnrichmentPart | None]]
 
@@ -297,14 +292,8 @@ def main() -> None:
     if not 1 <= args.baseline_parts <= 100_000:
         parser.error("bounds: 1 <= --baseline-parts <= 1e5")
 
-    config = StackConfig.from_env(REPO / ".local")
-    database_url = os.environ.get("DATABASE_URL") or config.postgres.url()
-    if make_url(database_url).host not in LOOPBACK_HOSTS:
-        raise SystemExit(f"refusing a non-loopback database: {database_url}")
-    run = uuid.uuid4().hex[:8]
-    name = f"catalog_bench_read_model_{run}"
-    scratch_url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    admin, conninfo = libpq_conninfo(database_url), libpq_conninfo(scratch_url)
+    scratch = scratch_database("catalog_bench_read_model")
+    run, name, scratch_url, conninfo = scratch.name.rpartition("_")[2], scratch.name, scratch.url, scratch.conninfo
     rng = random.Random(args.seed)
     measured = args.batches * args.batch_size
     repeats = 3 if args.breakdown else 0
@@ -318,8 +307,7 @@ def main() -> None:
     one_by_one, rolled_back = everything[: args.baseline_parts], everything[args.baseline_parts :]
     print(f"run {run}: database {name}, {os.cpu_count()} CPUs; generated in {time.perf_counter() - started:.1f} s")
 
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    scratch.create()
     engine = make_engine(scratch_url, 2)
     try:
         with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -391,8 +379,7 @@ def main() -> None:
             print(f"{state:<36}{ms(latencies, 50):>8}{ms(latencies, 99):>8}{ms(latencies):>9}   {pages}")
     finally:
         engine.dispose()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        scratch.drop()
         print(f"\ndropped {name}")
 
 

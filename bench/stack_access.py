@@ -4,12 +4,14 @@ its services (with the environment the stack gave it), and poll its processors' 
 from __future__ import annotations
 
 import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import psycopg
 from sqlalchemy.engine import make_url
 
 from catalog_kit.db import libpq_conninfo, masked_url
@@ -26,6 +28,41 @@ COMMANDS = {
     "media": "catalog-media",
     "outbox-relay": "catalog-relay",
 }
+
+
+@dataclass(frozen=True)
+class ScratchDatabase:
+    """A database of its own for a benchmark, on the stack's PostgreSQL server; `create()`, then `drop()`."""
+
+    name: str
+    url: str
+    admin: str  # libpq conninfo of the server's maintenance database
+
+    @property
+    def conninfo(self) -> str:
+        return libpq_conninfo(self.url)
+
+    def create(self) -> None:
+        with psycopg.connect(self.admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.name}"')
+
+    def drop(self) -> None:
+        with psycopg.connect(self.admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+def scratch_database(prefix: str) -> ScratchDatabase:
+    """`<prefix>_<run>` on the server of DATABASE_URL, else the stack's local PostgreSQL; loopback only."""
+    config = StackConfig.from_env(REPO / ".local")
+    server = make_url(os.environ.get("DATABASE_URL") or config.postgres.url())
+    if server.host not in LOOPBACK_HOSTS:
+        raise SystemExit(f"refusing a non-loopback database: {masked_url(server.render_as_string(False))}")
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    return ScratchDatabase(
+        name,
+        server.set(database=name).render_as_string(hide_password=False),
+        libpq_conninfo(server.set(database="postgres").render_as_string(hide_password=False)),
+    )
 
 
 @dataclass(frozen=True)
