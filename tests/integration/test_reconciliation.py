@@ -85,3 +85,17 @@ def test_the_reconciler_walks_in_bounded_batches_and_wraps_round(fresh_database:
     assert asyncio.run(reconciler.tick()) == 1  # the rest, then back to the start
     assert reconciler.cursors["behind"] == START
     assert [announced(sessions, p).count("product.updated") for p in lost] == [1, 1, 1]
+
+
+def test_the_reconciler_waits_while_a_bulk_backlog_is_worked_off(fresh_database: str) -> None:
+    sessions = sessionmaker(create_engine(fresh_database))
+    lost = create(sessions, "Queued, not lost")
+    backlog = [True]
+    reconciler = Reconciler(
+        PipelineGaps(sessions, OutboxWriter("/catalog/enricher")), grace_s=0, batch=2, busy=lambda: backlog[0]
+    )
+    assert asyncio.run(reconciler.tick()) == 0
+    assert announced(sessions, lost) == ["product.created"]
+    backlog[0] = False  # the backlog is gone: now a product still behind is healed
+    assert asyncio.run(reconciler.tick()) == 1
+    assert announced(sessions, lost) == ["product.created", "product.updated"]

@@ -46,6 +46,11 @@ def build(settings: EnricherSettings) -> Processor:
     processor.batch_agent(PRODUCT, enricher.handle_batch)
     if settings.reconcile_interval_s > 0:
         backfill = OutboxWriter(SOURCE, settings.public_base_url, lane=Lane.BULK)  # re-announcements are bulk work
-        reconciler = Reconciler(PipelineGaps(sessions, backfill), settings.reconcile_after_s, settings.reconcile_batch)
+        reconciler = Reconciler(
+            PipelineGaps(sessions, backfill),
+            settings.reconcile_after_s,
+            settings.reconcile_batch,
+            busy=lambda: processor.health.lane_lag(Lane.BULK) > settings.reconcile_batch,
+        )
         processor.timer(settings.reconcile_interval_s)(reconciler.tick)
     return processor

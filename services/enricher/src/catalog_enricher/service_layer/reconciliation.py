@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -26,9 +27,15 @@ class Reconciler:
     batch: int
     cursors: dict[str, uuid.UUID] = field(default_factory=lambda: {"behind": START, "enrichment": START})
     healed: int = 0
+    # While a bulk backlog is being worked off, what looks behind is mostly still queued: re-announcing it would
+    # only add to the backlog. The tick waits for the backlog to go.
+    busy: Callable[[], bool] = lambda: False
 
     async def tick(self) -> int:
-        """One bounded step; returns how many products were announced again."""
+        """One bounded step; returns how many products were announced again (none while `busy()`)."""
+        if self.busy():
+            log.info("reconciliation waits: the bulk lane has a backlog")
+            return 0
         healed = 0
         for kind, heal in (("behind", self.gaps.heal_behind), ("enrichment", self.gaps.heal_unindexed_enrichments)):
             ids = await asyncio.to_thread(heal, self.cursors[kind], self.grace_s, self.batch)
