@@ -232,11 +232,10 @@ class Processor:
         assert self._consumer is not None
         max_records = self.settings.consumer_max_batch
         batches: Batches = {}
-        wanted = [p for p in self._consumer.assignment() if lane_of(p.topic) is Lane.INTERACTIVE]
         with contextlib.suppress(IllegalStateError):  # a partition was revoked meanwhile: nothing this round
             if not interactive_only:
                 batches = await self._consumer.getmany(timeout_ms=500, max_records=max_records)
-            elif wanted:
+            elif wanted := [p for p in self._consumer.assignment() if lane_of(p.topic) is Lane.INTERACTIVE]:
                 batches = await self._consumer.getmany(*wanted, timeout_ms=0, max_records=max_records)
         return batches
 
