@@ -104,8 +104,8 @@ class SearchDocuments:
     def apply_many(self, parts: Sequence[DocumentPart]) -> int:
         """Apply every part that is newer than what its document holds, all or nothing; how many documents changed.
 
-        Parts of the same product and kind are folded first (a no-op for a batch `fold` already made), so any mix
-        of duplicates, reorderings and create-then-delete gives what applying the parts one by one would.
+        Parts of the same product and kind are folded first, so any mix of duplicates, reorderings and
+        create-then-delete gives what applying the parts one by one would.
         """
         rows: dict[TextClause, list[dict[str, Any]]] = {_CORE: [], _TOMBSTONE: [], _ENRICHMENT: [], _MEDIA: []}
         for part in fold(parts):

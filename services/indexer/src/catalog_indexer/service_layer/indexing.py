@@ -8,7 +8,7 @@ from typing import Protocol
 
 from jsonschema import ValidationError
 
-from catalog_indexer.domain.document import INDEXED_TYPES, DocumentPart, fold, part_of
+from catalog_indexer.domain.document import INDEXED_TYPES, DocumentPart, part_of
 from catalog_kit.envelope import EventEnvelope
 from catalog_schemas import validate_event
 from catalog_stream.processor import PermanentFailure
@@ -39,16 +39,11 @@ class Indexer:
         parts = [part for event in events if (part := _part(event)) is not None]
         if not parts:
             return
-        folded = fold(parts)
-        changed = await asyncio.to_thread(self.documents.apply_many, folded)
+        # apply_many folds the parts per product and kind itself: any mix of versions applies as one by one would.
+        changed = await asyncio.to_thread(self.documents.apply_many, parts)
         log.debug(
             "indexed",
-            extra={
-                "events": len(events),
-                "first_event_id": events[0].id,
-                "parts": len(folded),
-                "changed": changed,
-            },
+            extra={"events": len(events), "first_event_id": events[0].id, "parts": len(parts), "changed": changed},
         )
 
 
