@@ -12,11 +12,9 @@ enricher's real keywords and categories):
    price), enriched (enrichment parts of that version). Printed per phase: ms per batch p50 / p99 and documents/s.
 3. Baseline in the same run: `--baseline-parts` other products through `apply`, one part per transaction (what
    the indexer did per event), in the same three phases: parts/s.
-4. Searching with the GIN pending lists as writing leaves them: the same queries (`search()`, one connection,
-   single word / typo / broad word of `bench/search.py`'s mix) with the pending lists as the batches left them
-   (at most `gin_pending_list_limit` each), after `gin_clean_pending_list` (what `fastupdate = off` gives), and
-   with the lists grown under PostgreSQL's default 4 MB limit by `--batches` more batches. The pending pages of
-   each GIN index are printed for each state (pgstattuple's `pgstatginindex`).
+4. The search index: a new generation built from the scratch read model by `IndexFollower.rebuild` (what the
+   indexer does on a first start and `catalog-search reindex` on demand), in commits of `--index-chunk` rows:
+   rows/s; then the follower applies the updates of `--batches` more batches of core parts (`catch_up`): rows/s.
 
 `--breakdown` first builds the database at revision s0002 (per-row trigger, GIN `fastupdate = off`), loads the base
 with COPY through that trigger, and times one 1,000-row `INSERT ... SELECT` into it per variant (trigger, no
@@ -37,21 +35,23 @@ import dataclasses
 import os
 import random
 import statistics
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import psycopg
-from search import Query, build_parts, ms, query_mix
-from sqlalchemy import Engine
+from search import build_parts, ms
 from stack_access import scratch_database
 
 from catalog_enricher.domain.taxonomy import Taxonomy
 from catalog_indexer.adapters import migrations
 from catalog_indexer.adapters.read_model import SearchDocuments
-from catalog_indexer.adapters.search import search
+from catalog_indexer.adapters.search_index import IndexGenerations
 from catalog_indexer.domain.document import CorePart, DocumentPart, EnrichmentPart
+from catalog_indexer.service_layer.index_follower import IndexFollower
 from catalog_kit.db import make_engine
 
 GIN_INDEXES = ("documents_fulltext", "documents_fuzzy", "documents_skus")
@@ -246,27 +246,6 @@ def write_one_by_one(documents: SearchDocuments, parts: Sequence[DocumentPart]) 
 # --- searching -----------------------------------------------------------------------------------------------------
 
 
-def pending_pages(conninfo: str) -> str:
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        pages = [
-            one(conn, "SELECT pending_pages FROM pgstatginindex(%s::regclass)", (f"search.{i}",)) for i in GIN_INDEXES
-        ]
-    return ", ".join(f"{i.removeprefix('documents_')} {p}" for i, p in zip(GIN_INDEXES, pages, strict=True))
-
-
-def time_queries(engine: Engine, queries: Sequence[Query]) -> list[float]:
-    latencies = []
-    with engine.connect() as conn:
-        for query in queries:
-            started = time.perf_counter()
-            search(conn, query.search_query(), 0.4)
-            latencies.append(time.perf_counter() - started)
-    return latencies
-
-
-# --- main ----------------------------------------------------------------------------------------------------------
-
-
 def one(conn: psycopg.Connection[tuple[object, ...]], sql: str, params: Sequence[object] = ()) -> object:
     row = conn.execute(sql, params).fetchone()
     return None if row is None else row[0]
@@ -285,6 +264,7 @@ def main() -> None:
     parser.add_argument("--base", type=int, default=20_000, help="products written before measuring")
     parser.add_argument("--baseline-parts", type=int, default=1000, help="parts per phase through apply()")
     parser.add_argument("--breakdown", action="store_true", help="first time the old design's parts (s0002)")
+    parser.add_argument("--index-chunk", type=int, default=2000, help="read-model rows per search index commit")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     if not 1 <= args.batches <= 1000 or not 1 <= args.batch_size <= 50_000 or not 0 <= args.base <= 1_000_000:
@@ -298,7 +278,7 @@ def main() -> None:
     measured = args.batches * args.batch_size
     repeats = 3 if args.breakdown else 0
     started = time.perf_counter()
-    everything, generated = build_parts(
+    everything, _ = build_parts(
         rng, f"RM{run}", args.base + 2 * measured + args.baseline_parts + repeats * 1000, Taxonomy.default()
     )
     base, everything = everything[: args.base], everything[args.base :]
@@ -333,7 +313,6 @@ def main() -> None:
             )
         with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute("VACUUM (ANALYZE) search.documents")
-            conn.execute("VACUUM (ANALYZE) search.lexicon")
 
         results: dict[str, tuple[Phase, Phase]] = {}
         baseline_phases = phases(one_by_one, rng)
@@ -355,28 +334,25 @@ def main() -> None:
                 f"{batch.rate:>19.0f}{single.rate:>17.0f}"
             )
 
-        active = [g for g in generated[: args.base] if g.status == "active"]
-        mix = query_mix(active, 60, random.Random(args.seed + 1))
-        queries = [q for kind in ("single word", "typo", "broad") for q in mix[kind]]
-        time_queries(engine, queries[:30])  # warm the caches
-        states: dict[str, tuple[str, list[float]]] = {}
-        states["lists as the batches left them"] = (pending_pages(conninfo), time_queries(engine, queries))
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            for index in GIN_INDEXES:
-                conn.execute(f"SELECT gin_clean_pending_list('search.{index}'::regclass)")
-        states["lists merged (as fastupdate=off)"] = (pending_pages(conninfo), time_queries(engine, queries))
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            for index in GIN_INDEXES:
-                conn.execute(f"ALTER INDEX search.{index} SET (gin_pending_list_limit = 4096)")
-        grown = write_batches(documents, [core for core, _ in more], args.batch_size)
-        states["lists grown under a 4 MB limit"] = (pending_pages(conninfo), time_queries(engine, queries))
-        print(f"\n(the 4 MB limit: {grown.rate:.0f} docs/s, batch p50 {ms(grown.batch_s, 50)} ms)")
-        print(f"\n{len(queries)} queries (single word, typo, broad) through search(), one connection:")
-        header = f"{'GIN pending lists':<36}{'p50 ms':>8}{'p99 ms':>8}{'mean ms':>9}   pending pages"
-        print(header)
-        print("-" * len(header))
-        for state, (pages, latencies) in states.items():
-            print(f"{state:<36}{ms(latencies, 50):>8}{ms(latencies, 99):>8}{ms(latencies):>9}   {pages}")
+        with tempfile.TemporaryDirectory(prefix="bench-search-index-") as directory:
+            follower = IndexFollower(documents, IndexGenerations(Path(directory)), chunk=args.index_chunk)
+            rows = documents.last_change()
+            started = time.perf_counter()
+            follower.rebuild()
+            rebuilt_s = time.perf_counter() - started
+            follower.catch_up()  # opens the published generation
+            grown = write_batches(documents, [core for core, _ in more], args.batch_size)
+            started = time.perf_counter()
+            applied = follower.catch_up()
+            caught_up_s = time.perf_counter() - started
+            assert follower.writer is not None
+            follower.writer.close()
+        print(f"\nSearch index, commits of {args.index_chunk} rows:")
+        print(f"  rebuild from the read model ({rows:,} changes): {rebuilt_s:.1f} s = {rows / rebuilt_s:,.0f} rows/s")
+        print(
+            f"  following {len(more):,} updated documents ({grown.rate:,.0f} docs/s into the read model): "
+            f"{applied:,} rows in {caught_up_s:.1f} s = {applied / caught_up_s:,.0f} rows/s"
+        )
     finally:
         engine.dispose()
         scratch.drop()

@@ -86,8 +86,12 @@ def test_searchable_within_a_second_while_enrichment_is_down(
 
     def all_enriched() -> bool:
         # "apparel" comes only from the derived category, never from the product's own fields.
+        # The product itself ranks first (both words match); others match "apparel" alone.
         return all(
-            (found := hits(search, f"apparel {t}")) and found[0]["enrichment_status"] == "complete" for t in tokens
+            (found := hits(search, f"apparel {t}"))
+            and found[0]["sku"] == f"SKU-{t}"
+            and found[0]["enrichment_status"] == "complete"
+            for t in tokens
         )
 
     wait_until(all_enriched, timeout=90, interval=0.5)
@@ -112,7 +116,7 @@ def test_an_update_during_slow_enrichment_ends_with_the_new_version_enriched(
         assert updated.status_code == 200
 
         def enriched_v2() -> dict[str, Any] | None:
-            found = hits(search, f"sweater {token}")
+            found = [h for h in hits(search, f"sweater {token}") if h["id"] == product["id"]]
             return found[0] if found and found[0]["enrichment_status"] == "complete" else None
 
         hit = wait_until(enriched_v2, timeout=30)

@@ -32,7 +32,9 @@ from catalog_api.settings import ApiSettings
 from catalog_core.adapters.imports import import_jobs
 from catalog_core.adapters.tables import products
 from catalog_http.access import PUBLIC
+from catalog_indexer.adapters.read_model import SearchDocuments
 from catalog_indexer.entrypoints.access import ACCESS as SEARCH_ACCESS
+from catalog_indexer.entrypoints.bootstrap import index_follower
 from catalog_indexer.entrypoints.search_api import create_app as create_search_app
 from catalog_indexer.settings import IndexerSettings
 from catalog_kit.db import make_engine, make_session_factory
@@ -171,8 +173,10 @@ def test_every_operation_against_every_caller(setup: Setup) -> None:
     assert not failures, "\n".join(failures)
 
 
-def test_the_search_api_is_public_for_every_caller(setup: Setup) -> None:
-    app = create_search_app(IndexerSettings(database_url=setup.database_url), setup.engine)
+def test_the_search_api_is_public_for_every_caller(setup: Setup, tmp_path: Path) -> None:
+    settings = IndexerSettings(database_url=setup.database_url, search_index_dir=tmp_path)
+    index_follower(settings, SearchDocuments(setup.engine)).catch_up()  # what the indexer keeps
+    app = create_search_app(settings, setup.engine)
     with TestClient(app) as search:
         document = search.get("/openapi.json").json()
         operations = {(method.upper(), path) for path, ops in document["paths"].items() for method in ops}

@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from catalog_indexer.adapters.read_model import SearchDocuments
-from catalog_indexer.adapters.search import search
 from catalog_indexer.domain.document import CorePart, MediaPart, part_of
-from catalog_indexer.domain.search_query import SearchQuery
-from tests.integration.test_search_read_model import snapshot
+from tests.integration.test_search_read_model import IndexedSearch, searched, snapshot
+
+__all__ = ["searched"]  # the fixture, shared with the read model's tests
 
 
 def media(pid: str, version: int, thumbnail: str | None) -> dict[str, Any]:
@@ -47,7 +47,7 @@ def test_every_order_of_media_events_ends_with_the_newest(engine: Engine, unique
 
 
 def test_a_regeneration_of_the_same_version_replaces_the_thumbnail_and_hits_show_it(
-    engine: Engine, unique: str
+    engine: Engine, unique: str, searched: IndexedSearch
 ) -> None:
     documents = SearchDocuments(engine)
     pid = str(uuid.uuid4())
@@ -55,7 +55,7 @@ def test_a_regeneration_of_the_same_version_replaces_the_thumbnail_and_hits_show
     assert documents.apply(MediaPart.from_event(media(pid, 3, "http://m/200.webp")))
     assert documents.apply(MediaPart.from_event(media(pid, 3, "http://m/150.webp")))  # new size list, same images
     assert not documents.apply(MediaPart.from_event(media(pid, 2, "http://m/late.webp")))
-    with engine.connect() as conn:
-        [hit] = search(conn, SearchQuery(text=f"SKU-{unique}"), fuzzy_threshold=0.4).hits
+    hit = searched.run(text=f"SKU-{unique}").hits[0]
+    assert hit.id == pid
     assert hit.thumbnail_url == "http://m/150.webp"
     assert hit.name == f"Linen shirt {unique}"  # media never touches core fields

@@ -8,6 +8,7 @@ the database (and the import job they ask about is their own); `test_access.py` 
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +34,7 @@ from catalog_core.domain.products import ProductDraft
 from catalog_indexer.adapters.migrations import upgrade as upgrade_read_model
 from catalog_indexer.adapters.read_model import SearchDocuments
 from catalog_indexer.domain.document import CorePart
+from catalog_indexer.entrypoints.bootstrap import index_follower
 from catalog_indexer.entrypoints.search_api import create_app as create_search_api
 from catalog_indexer.settings import IndexerSettings
 from catalog_kit.db import make_engine, make_session_factory
@@ -76,7 +78,7 @@ def product_api(own_engine: Engine, fresh_database: str, api_settings: ApiSettin
 
 
 @pytest.fixture
-def search_api(own_engine: Engine) -> Any:
+def search_api(own_engine: Engine, tmp_path: Path) -> Any:
     documents = SearchDocuments(own_engine)
     for n, status in enumerate(["active", "active", "draft"]):
         draft = ProductDraft.model_validate(
@@ -85,7 +87,9 @@ def search_api(own_engine: Engine) -> Any:
         documents.apply(
             CorePart.from_snapshot({**Product.create(draft, datetime.now(UTC)).snapshot(), "status": status})
         )
-    app = create_search_api(IndexerSettings(database_url=str(own_engine.url)), own_engine)
+    settings = IndexerSettings(database_url=str(own_engine.url), search_index_dir=tmp_path)
+    index_follower(settings, documents).catch_up()  # what the indexer keeps
+    app = create_search_api(settings, own_engine)
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 

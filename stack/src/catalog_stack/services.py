@@ -66,7 +66,7 @@ def platform_services(api_port: int, search_port: int, health_ports: Sequence[in
 def service_env(config: StackConfig, endpoints: Endpoints, extra_env: dict[str, str]) -> dict[str, str]:
     """The environment every service of a stack gets."""
     # The API stores uploads and the importer reads them: one object store per stack, whatever each one's cwd.
-    defaults = {"OBJECT_STORE_DIR": str(config.root / "objects")}
+    defaults = {"OBJECT_STORE_DIR": str(config.root / "objects"), "SEARCH_INDEX_DIR": str(config.root / "search-index")}
     if os.environ.get("CATALOG_BROKER") == "tansu":
         defaults["RELAY_FENCING"] = "false"  # Tansu has no Kafka transactions
     env = {**defaults, **os.environ, **endpoints.env(), **extra_env}

@@ -1,5 +1,9 @@
 """Indexer and search API settings (environment variables, typed defaults)."""
 
+from pathlib import Path
+
+from pydantic import Field
+
 from catalog_stream.processor import ProcessorSettings
 
 
@@ -8,5 +12,12 @@ class IndexerSettings(ProcessorSettings):
     search_port: int = 8001
     search_page_size_max: int = 100
     search_max_offset: int = 10_000
-    # Share of a query's trigrams a name/brand must contain to count as a typo match (pg_trgm word similarity).
-    search_fuzzy_threshold: float = 0.4
+    search_index_dir: Path = Field(
+        default=Path(".local/search-index"), description="Where the search index lives (its generations)."
+    )
+    search_index_follow: bool = Field(
+        default=True, description="This process keeps the search index in step with the read model (its one writer)."
+    )
+    search_index_poll_s: float = Field(default=0.1, description="Longest wait for read-model changes between looks.")
+    search_index_chunk: int = Field(default=2000, ge=1, description="Read-model rows per index commit at most.")
+    search_index_heap_mb: int = Field(default=64, ge=16, description="Memory the index writer buffers before a flush.")

@@ -2,10 +2,12 @@
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, TextClause, text
 
+from catalog_indexer.adapters.search_index import IndexedProduct
 from catalog_indexer.domain.document import CorePart, DocumentPart, EnrichmentPart, MediaPart, Tombstone, fold
 
 # Each statement takes the batch's parts of one kind as a JSON array (one round trip, any batch size), inserts the
@@ -13,39 +15,27 @@ from catalog_indexer.domain.document import CorePart, DocumentPart, EnrichmentPa
 # and late events are no-ops, so replays converge to the same rows. Rows are written in product id order, so two
 # writers of overlapping batches lock them in the same order and cannot deadlock.
 #
-# The search columns are derived here, from the row as it will be (EXCLUDED for the incoming part, d for the parts
-# the row keeps), and `indexed_at` is set only when a guard lets the row change: it dates the last change.
+# `indexed_at` and `change` are set only when a guard lets the row change: `indexed_at` dates the last change, and
+# `change` (the next number of search.document_changes, also the column's default for new rows) tells the search
+# index which rows to apply since the last number it has.
 _CORE = text("""
-WITH batch AS (
-    SELECT * FROM jsonb_to_recordset(CAST(:parts AS jsonb)) AS r(
-        product_id uuid, version bigint, sku text, skus text[], name text, brand text, description text,
-        price numeric, price_text text, currency text, status text, created_at timestamptz, updated_at timestamptz)
-), changed AS (
-    INSERT INTO search.documents AS d
-        (product_id, core_version, deleted, sku, skus, name, brand, description, price, price_text, currency, status,
-         created_at, updated_at, document, fuzzy, indexed_at)
-    SELECT product_id, version, false, sku, skus, name, brand, description, price, price_text, currency, status,
-           created_at, updated_at, search.document_of(name, brand, '{}', NULL, description),
-           search.fuzzy_of(name, brand), clock_timestamp()
-    FROM batch ORDER BY product_id
-    ON CONFLICT (product_id) DO UPDATE SET
-        core_version = EXCLUDED.core_version, deleted = false, sku = EXCLUDED.sku, skus = EXCLUDED.skus,
-        name = EXCLUDED.name, brand = EXCLUDED.brand, description = EXCLUDED.description, price = EXCLUDED.price,
-        price_text = EXCLUDED.price_text, currency = EXCLUDED.currency, status = EXCLUDED.status,
-        created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at,
-        document = search.document_of(EXCLUDED.name, EXCLUDED.brand, d.keywords, d.category, EXCLUDED.description),
-        fuzzy = EXCLUDED.fuzzy, indexed_at = EXCLUDED.indexed_at
-    WHERE d.core_version < EXCLUDED.core_version
-    RETURNING d.product_id, d.fuzzy
-), words AS (
-    -- The name and brand words a typo is corrected against: once per batch, in word order (no deadlock between
-    -- writers adding the same new words), existing words skipped by the conflict check.
-    INSERT INTO search.lexicon (word)
-    SELECT DISTINCT w FROM changed, regexp_split_to_table(changed.fuzzy, '[^[:alnum:]]+') AS w
-    WHERE length(w) >= 3 ORDER BY w
-    ON CONFLICT DO NOTHING
-)
-SELECT product_id FROM changed
+INSERT INTO search.documents AS d
+    (product_id, core_version, deleted, sku, skus, name, brand, description, price, price_text, currency, status,
+     created_at, updated_at, indexed_at)
+SELECT product_id, version, false, sku, skus, name, brand, description, price, price_text, currency, status,
+       created_at, updated_at, clock_timestamp()
+FROM jsonb_to_recordset(CAST(:parts AS jsonb)) AS r(
+    product_id uuid, version bigint, sku text, skus text[], name text, brand text, description text,
+    price numeric, price_text text, currency text, status text, created_at timestamptz, updated_at timestamptz)
+ORDER BY product_id
+ON CONFLICT (product_id) DO UPDATE SET
+    core_version = EXCLUDED.core_version, deleted = false, sku = EXCLUDED.sku, skus = EXCLUDED.skus,
+    name = EXCLUDED.name, brand = EXCLUDED.brand, description = EXCLUDED.description, price = EXCLUDED.price,
+    price_text = EXCLUDED.price_text, currency = EXCLUDED.currency, status = EXCLUDED.status,
+    created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, indexed_at = EXCLUDED.indexed_at,
+    change = nextval('search.document_changes')
+WHERE d.core_version < EXCLUDED.core_version
+RETURNING d.product_id
 """)
 
 # A deletion keeps a tombstone row, so a late update of an older version cannot bring the product back; it
@@ -55,24 +45,23 @@ INSERT INTO search.documents AS d (product_id, core_version, deleted, indexed_at
 SELECT product_id, version, true, clock_timestamp()
 FROM jsonb_to_recordset(CAST(:parts AS jsonb)) AS r(product_id uuid, version bigint) ORDER BY product_id
 ON CONFLICT (product_id) DO UPDATE SET
-    core_version = EXCLUDED.core_version, deleted = true, indexed_at = EXCLUDED.indexed_at
+    core_version = EXCLUDED.core_version, deleted = true, indexed_at = EXCLUDED.indexed_at,
+    change = nextval('search.document_changes')
 WHERE d.core_version < EXCLUDED.core_version OR (d.core_version = EXCLUDED.core_version AND NOT d.deleted)
 RETURNING d.product_id
 """)
 
 _ENRICHMENT = text("""
 INSERT INTO search.documents AS d
-    (product_id, enrichment_version, keywords, category, slug, price_band, completeness, document, indexed_at)
-SELECT product_id, version, keywords, category, slug, price_band, completeness,
-       search.document_of(NULL, NULL, keywords, category, NULL), clock_timestamp()
+    (product_id, enrichment_version, keywords, category, slug, price_band, completeness, indexed_at)
+SELECT product_id, version, keywords, category, slug, price_band, completeness, clock_timestamp()
 FROM jsonb_to_recordset(CAST(:parts AS jsonb)) AS r(
     product_id uuid, version bigint, keywords text[], category text, slug text, price_band text, completeness numeric)
 ORDER BY product_id
 ON CONFLICT (product_id) DO UPDATE SET
     enrichment_version = EXCLUDED.enrichment_version, keywords = EXCLUDED.keywords, category = EXCLUDED.category,
     slug = EXCLUDED.slug, price_band = EXCLUDED.price_band, completeness = EXCLUDED.completeness,
-    document = search.document_of(d.name, d.brand, EXCLUDED.keywords, EXCLUDED.category, d.description),
-    indexed_at = EXCLUDED.indexed_at
+    indexed_at = EXCLUDED.indexed_at, change = nextval('search.document_changes')
 WHERE d.enrichment_version < EXCLUDED.enrichment_version
 RETURNING d.product_id
 """)
@@ -85,10 +74,32 @@ SELECT product_id, version, thumbnail_url, clock_timestamp()
 FROM jsonb_to_recordset(CAST(:parts AS jsonb)) AS r(product_id uuid, version bigint, thumbnail_url text)
 ORDER BY product_id
 ON CONFLICT (product_id) DO UPDATE SET
-    media_version = EXCLUDED.media_version, thumbnail_url = EXCLUDED.thumbnail_url, indexed_at = EXCLUDED.indexed_at
+    media_version = EXCLUDED.media_version, thumbnail_url = EXCLUDED.thumbnail_url, indexed_at = EXCLUDED.indexed_at,
+    change = nextval('search.document_changes')
 WHERE d.media_version <= EXCLUDED.media_version
 RETURNING d.product_id
 """)
+
+# Writers of the read model take their change numbers one transaction after the other: a transaction holding this
+# lock until it commits, whoever reads change numbers up to N has seen every change numbered below N too. Without
+# it, two indexer processes could commit 12 before 11, and a reader having passed 12 would never apply 11.
+_CHANGE_ORDER = text("SELECT pg_advisory_xact_lock(:key)")
+CHANGE_ORDER_LOCK = 0x5EA2C4  # one key of the database's advisory lock space, for this purpose only
+
+_CHANGES_AFTER = text("""
+SELECT product_id::text, change, core_version, deleted, sku, skus, name, brand, description, price, price_text,
+       currency, status, created_at, enrichment_version, keywords, category, completeness, thumbnail_url
+FROM search.documents WHERE change > :after ORDER BY change LIMIT :limit
+""")
+
+
+@dataclass(frozen=True)
+class Changes:
+    """Read-model rows changed after a change number: the live products and the ids of those gone."""
+
+    live: list[IndexedProduct]
+    gone: list[str]
+    last: int  # the highest change number among them (the `after` asked for, when there are none)
 
 
 class SearchDocuments:
@@ -120,10 +131,59 @@ class SearchDocuments:
                     rows[_MEDIA].append(vars(part))
         changed: set[str] = set()
         with self.engine.begin() as conn:
+            conn.execute(_CHANGE_ORDER, {"key": CHANGE_ORDER_LOCK})
             for statement, batch in rows.items():
                 if batch:
                     changed.update(_run(conn, statement, batch))
         return len(changed)
+
+    def changes_after(self, after: int, limit: int) -> Changes:
+        """Up to `limit` rows changed after change number `after`, in change order."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(_CHANGES_AFTER, {"after": after, "limit": limit}).all()
+        live = [
+            IndexedProduct(
+                product_id=r.product_id,
+                sku=r.sku,
+                skus=r.skus,
+                name=r.name,
+                brand=r.brand,
+                description=r.description,
+                price=float(r.price),
+                price_text=r.price_text,
+                currency=r.currency,
+                status=r.status,
+                created_at=r.created_at,
+                core_version=r.core_version,
+                enrichment_version=r.enrichment_version,
+                keywords=r.keywords,
+                category=r.category,
+                completeness=None if r.completeness is None else float(r.completeness),
+                thumbnail_url=r.thumbnail_url,
+            )
+            for r in rows
+            if r.core_version > 0 and not r.deleted
+        ]
+        gone = [r.product_id for r in rows if r.core_version == 0 or r.deleted]
+        return Changes(live, gone, rows[-1].change if rows else after)
+
+    def identity(self) -> str:
+        """Which read model this is: a database restored or made anew has other object ids, so an index of the
+        old one is not taken for this one's."""
+        with self.engine.connect() as conn:
+            return str(
+                conn.execute(
+                    text(
+                        "SELECT (SELECT oid FROM pg_database WHERE datname = current_database())::text || '/' ||"
+                        " 'search.document_changes'::regclass::oid::text"
+                    )
+                ).scalar_one()
+            )
+
+    def last_change(self) -> int:
+        """The highest change number in the read model (0 when empty)."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(text("SELECT coalesce(max(change), 0) FROM search.documents")).scalar_one())
 
 
 def _run(conn: Connection, statement: TextClause, batch: list[dict[str, Any]]) -> list[str]:

@@ -1,6 +1,11 @@
 """The indexer's composition root: picks the adapters for the settings and wires them into the service layer."""
 
+import asyncio
+import threading
+
 from catalog_indexer.adapters.read_model import SearchDocuments
+from catalog_indexer.adapters.search_index import IndexGenerations
+from catalog_indexer.service_layer.index_follower import IndexFollower
 from catalog_indexer.service_layer.indexing import Indexer
 from catalog_indexer.settings import IndexerSettings
 from catalog_kit.db import make_engine
@@ -8,9 +13,30 @@ from catalog_schemas.topics import PRODUCT
 from catalog_stream.processor import Processor
 
 
+def index_follower(settings: IndexerSettings, documents: SearchDocuments) -> IndexFollower:
+    """What keeps the search index in step with the read model `documents`."""
+    generations = IndexGenerations(settings.search_index_dir, heap_bytes=settings.search_index_heap_mb * 1_000_000)
+    return IndexFollower(documents, generations, chunk=settings.search_index_chunk)
+
+
 def build(settings: IndexerSettings) -> Processor:
-    """The indexer's stream processor: product events, a partition's batch at a time, go to `Indexer.handle_batch`."""
+    """The indexer's stream processor: product events, a partition's batch at a time, go to `Indexer.handle_batch`;
+    beside it, in a thread of its own, the follower that applies the read model's changes to the search index."""
     processor = Processor("indexer", settings)
-    documents = SearchDocuments(make_engine(settings.database_url, pool_size=2))
-    processor.batch_agent(PRODUCT, Indexer(documents).handle_batch)
+    documents = SearchDocuments(make_engine(settings.database_url, pool_size=3))
+    follower = index_follower(settings, documents) if settings.search_index_follow else None
+    processor.batch_agent(PRODUCT, Indexer(documents, follower.wake if follower else None).handle_batch)
+    if follower is not None:
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=follower.run, args=(stop, settings.search_index_poll_s), name="search-index", daemon=True
+        )
+        thread.start()
+
+        @processor.on_shutdown
+        async def stop_following() -> None:
+            stop.set()
+            follower.wake()
+            await asyncio.to_thread(thread.join, settings.shutdown_grace_s)
+
     return processor

@@ -1,7 +1,7 @@
 """What the search API's routes depend on: typed aliases (`Annotated[T, Depends(provider)]`) and their providers.
 
-The composition root (`search_api.create_app`) puts the settings and the read model's engine on `app.state` with
-`install`; a test replaces any provider with `app.dependency_overrides[provider] = replacement`.
+The composition root (`search_api.create_app`) puts the settings, the read model's engine and the search index on
+`app.state` with `install`; a test replaces any provider with `app.dependency_overrides[provider] = replacement`.
 """
 
 from dataclasses import dataclass
@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI, Request
 from sqlalchemy import Engine
 
 from catalog_http.wiring import install_wiring, wiring_of
+from catalog_indexer.adapters.search_index import SearchIndex
 from catalog_indexer.settings import IndexerSettings
 
 
@@ -20,6 +21,7 @@ class Wiring:
 
     settings: IndexerSettings
     engine: Engine
+    index: SearchIndex
 
 
 def install(app: FastAPI, wiring: Wiring) -> None:
@@ -39,5 +41,11 @@ async def get_engine(request: Request) -> Engine:
     return _wiring(request).engine
 
 
+async def get_index(request: Request) -> SearchIndex:
+    """The search index derived from the read model, where queries are answered."""
+    return _wiring(request).index
+
+
 Settings = Annotated[IndexerSettings, Depends(get_settings)]
 ReadModel = Annotated[Engine, Depends(get_engine)]
+Index = Annotated[SearchIndex, Depends(get_index)]

@@ -1,4 +1,4 @@
-"""`GET /search`: full-text, typo-tolerant product search over the read model, with facets and snippets."""
+"""`GET /search`: typo-tolerant product search over the search index, with facets and highlights."""
 
 from dataclasses import asdict
 from decimal import Decimal
@@ -9,11 +9,13 @@ from fastapi.exceptions import RequestValidationError
 
 from catalog_http.bounds import at_most
 from catalog_http.openapi import error_responses
-from catalog_indexer.adapters.search import search
+from catalog_http.problems import RETRY_AFTER_S, Problem
+from catalog_indexer.adapters.search_index import IndexNotReady
 from catalog_indexer.domain.search_query import SearchQuery, Sort
-from catalog_indexer.entrypoints.deps import ReadModel, Settings
+from catalog_indexer.entrypoints.deps import Index, Settings
 
 router = APIRouter(tags=["search"])
+RETRY = {"Retry-After": str(RETRY_AFTER_S)}
 
 
 def search_query(
@@ -57,11 +59,13 @@ def search_query(
     )
 
 
-@router.get("/search", responses=error_responses(422))
-def search_products(query: Annotated[SearchQuery, Depends(search_query)], engine: ReadModel, settings: Settings) -> Any:
-    """Products matching `q` and the filters, with facet counts and highlighted snippets."""
-    with engine.connect() as conn:
-        result = search(conn, query, settings.search_fuzzy_threshold)
+@router.get("/search", responses=error_responses(422, 503))
+def search_products(query: Annotated[SearchQuery, Depends(search_query)], index: Index) -> Any:
+    """Products matching `q` (the most words first) and the filters, with facet counts and highlighted words."""
+    try:
+        result = index.search(query)
+    except IndexNotReady as exc:
+        raise Problem(503, "not-ready", "The search index is being built", str(exc), headers=RETRY) from exc
     return {
         "total": result.total,
         "page": query.page,

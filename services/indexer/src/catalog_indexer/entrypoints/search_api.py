@@ -1,7 +1,11 @@
-"""The search API (`catalog-search`): reads the indexer's read model; on its own port, default 127.0.0.1:8001.
+"""The search API (`catalog-search`): answers from the search index; on its own port, default 127.0.0.1:8001.
 
-`create_app` is the composition root: it wires settings and the engine into the app and includes the routers.
+`create_app` is the composition root: it wires settings, the read model's engine and the index into the app and
+includes the routers. `catalog-search reindex` rebuilds the index from the read model instead of serving.
 """
+
+import argparse
+import sys
 
 import uvicorn
 from fastapi import Depends, FastAPI
@@ -11,8 +15,11 @@ from catalog_http.access import PUBLIC, UndecidedAccess, check_decided
 from catalog_http.nul_characters import refuse_nul_characters
 from catalog_http.openapi import complete_openapi
 from catalog_http.problems import install_problem_handlers
+from catalog_indexer.adapters.read_model import SearchDocuments
+from catalog_indexer.adapters.search_index import SearchIndex
 from catalog_indexer.entrypoints import deps, health, search
 from catalog_indexer.entrypoints.access import ACCESS
+from catalog_indexer.entrypoints.bootstrap import index_follower
 from catalog_indexer.settings import IndexerSettings
 from catalog_kit.db import make_engine
 from catalog_kit.jsonlog import configure_logging
@@ -22,10 +29,15 @@ def create_app(settings: IndexerSettings, engine: Engine | None = None) -> FastA
     app = FastAPI(
         title="Catalog search API",
         version="1.0.0",
-        description="Full-text, typo-tolerant product search over the indexer's read model.",
+        description="Typo-tolerant product search with facets over the search index the indexer keeps.",
         dependencies=[Depends(refuse_nul_characters)],
     )
-    deps.install(app, deps.Wiring(settings, engine or make_engine(settings.database_url, settings.db_pool_size)))
+    wiring = deps.Wiring(
+        settings,
+        engine or make_engine(settings.database_url, settings.db_pool_size),
+        SearchIndex(settings.search_index_dir),
+    )
+    deps.install(app, wiring)
     install_problem_handlers(app)
     complete_openapi(app, query_maximums={"limit": settings.search_page_size_max}, access=ACCESS)
     app.include_router(search.router)
@@ -36,9 +48,30 @@ def create_app(settings: IndexerSettings, engine: Engine | None = None) -> FastA
     return app
 
 
-def main() -> None:
+def reindex(settings: IndexerSettings) -> None:
+    """Build a new generation of the index from the whole read model, then switch searches (and the follower)
+    over to it; the old one keeps answering meanwhile."""
+    engine = make_engine(settings.database_url, 1)
+    follower = index_follower(settings, SearchDocuments(engine))
+
+    def progress(position: int, target: int, seconds: float) -> None:
+        share = position / target if target else 1.0
+        print(f"  {min(share, 1.0):6.1%}  change {position:,} of {target:,}  {seconds:6.1f} s", flush=True)
+
+    writer = follower.rebuild(progress)
+    print(f"search index rebuilt: {writer.path}", flush=True)
+    engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="catalog-search", description="The search API, or a rebuild of its index.")
+    parser.add_argument("command", nargs="?", choices=("serve", "reindex"), default="serve")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     settings = IndexerSettings()
     configure_logging("search-api", settings.log_level)
+    if args.command == "reindex":
+        reindex(settings)
+        return
     uvicorn.run(
         create_app(settings), host=settings.search_host, port=settings.search_port, log_config=None, access_log=False
     )

@@ -2,7 +2,7 @@
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -25,6 +25,8 @@ class SearchDocumentParts(Protocol):
 @dataclass
 class Indexer:
     documents: SearchDocumentParts
+    # Told after each batch that changed the read model (the search index follower looks at once).
+    on_changed: Callable[[], None] | None = None
 
     async def handle(self, event: EventEnvelope) -> None:
         """Apply the document part one event carries."""
@@ -41,6 +43,8 @@ class Indexer:
             return
         # apply_many folds the parts per product and kind itself: any mix of versions applies as one by one would.
         changed = await asyncio.to_thread(self.documents.apply_many, parts)
+        if changed and self.on_changed is not None:
+            self.on_changed()
         log.debug(
             "indexed",
             extra={"events": len(events), "first_event_id": events[0].id, "parts": len(parts), "changed": changed},

@@ -1,0 +1,157 @@
+"""Keeping the search index in step with the read model: apply what changed since the index's position, repeat.
+
+The index records, in each commit, the highest read-model change number it has applied, so following resumes
+exactly there after a restart or a kill; a change applied twice leaves the same document. Without a usable
+generation (first start, a new schema version) a new one is built from the whole read model and published only
+once it has caught up, so searches never see a half-built index; `rebuild` does the same on demand.
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from catalog_indexer.adapters.read_model import Changes
+from catalog_indexer.adapters.search_index import IndexedProduct
+
+log = logging.getLogger("catalog_indexer.index_follower")
+
+
+class ReadModelChanges(Protocol):
+    def changes_after(self, after: int, limit: int) -> Changes: ...
+
+    def last_change(self) -> int: ...
+
+    def identity(self) -> str: ...
+
+
+class GenerationWriter(Protocol):
+    path: Path
+
+    def position(self) -> tuple[int, str]: ...
+
+    def apply(self, live: Sequence[IndexedProduct], gone: Sequence[str], position: int, read_model: str) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class Generations(Protocol):
+    def current(self) -> Path | None: ...
+
+    def open_current(self) -> GenerationWriter | None: ...
+
+    def start_new(self) -> GenerationWriter: ...
+
+    def publish(self, generation: Path) -> None: ...
+
+
+Progress = Callable[[int, int, float], None]  # applied change number, read model's last, seconds so far
+
+
+@dataclass
+class IndexFollower:
+    changes: ReadModelChanges
+    generations: Generations
+    chunk: int = 2000
+    writer: GenerationWriter | None = None
+    position: int = 0
+    read_model: str = ""
+    _wake: threading.Event = field(default_factory=threading.Event)
+
+    def wake(self) -> None:
+        """Something was written to the read model: look now rather than at the next poll."""
+        self._wake.set()
+
+    def catch_up(self) -> int:
+        """Apply every change there is now; returns how many rows were applied."""
+        writer = self._writer()
+        applied = 0
+        while True:
+            batch = self.changes.changes_after(self.position, self.chunk)
+            if not batch.live and not batch.gone:
+                return applied
+            writer.apply(batch.live, batch.gone, batch.last, self.read_model)
+            self.position = batch.last
+            applied += len(batch.live) + len(batch.gone)
+            if len(batch.live) + len(batch.gone) < self.chunk:
+                return applied
+
+    def rebuild(self, progress: Progress | None = None) -> GenerationWriter:
+        """A new generation from the whole read model, published once it has caught up."""
+        started = time.monotonic()
+        read_model = self.changes.identity()
+        target = self.changes.last_change()
+        writer = self.generations.start_new()
+        position = 0
+        log.info("search index rebuild started", extra={"generation": writer.path.name, "changes": target})
+        while True:
+            batch = self.changes.changes_after(position, self.chunk)
+            if not batch.live and not batch.gone:
+                break
+            writer.apply(batch.live, batch.gone, batch.last, read_model)
+            position = batch.last
+            if progress:
+                progress(position, max(target, position), time.monotonic() - started)
+        writer.close()  # every merge done and the lock released before anyone opens it
+        self.generations.publish(writer.path)
+        log.info(
+            "search index rebuilt",
+            extra={
+                "generation": writer.path.name,
+                "position": position,
+                "seconds": round(time.monotonic() - started, 1),
+            },
+        )
+        return writer
+
+    def run(self, stop: threading.Event, poll_s: float, retry_s: float = 1.0) -> None:
+        """Follow until `stop` is set; outages (database, index lock held by another process) are waited out."""
+        while not stop.is_set():
+            try:
+                self.catch_up()
+            except Exception as exc:  # an outage or a lock held elsewhere: log, drop the writer, try again
+                log.warning("search index not updated", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
+                self._close()
+                stop.wait(retry_s)
+                continue
+            self._wake.wait(poll_s)
+            self._wake.clear()
+        self._close()
+
+    def _writer(self) -> GenerationWriter:
+        current = self.generations.current()
+        if self.writer is not None and self.writer.path == current:
+            return self.writer
+        self._close()  # none yet, or another process published a rebuilt generation: follow that one
+        read_model = self.changes.identity()
+        writer = self.generations.open_current()
+        if writer is not None:
+            position, indexed = writer.position()
+            # An index of another read model (a database made anew or restored), or one ahead of this read model,
+            # would miss changes: build a new one rather than follow it.
+            if indexed not in ("", read_model) or position > self.changes.last_change():
+                log.warning(
+                    "search index belongs to another read model; rebuilding",
+                    extra={"generation": writer.path.name, "position": position, "index_of": indexed},
+                )
+                writer.close()
+                writer = None
+        if writer is None:
+            self.rebuild()
+            writer = self.generations.open_current()
+            assert writer is not None, "a published generation opens"
+            position, indexed = writer.position()
+        self.writer, self.position, self.read_model = writer, position, read_model
+        log.info("search index opened", extra={"generation": writer.path.name, "position": position})
+        return writer
+
+    def _close(self) -> None:
+        if self.writer is not None:
+            writer, self.writer = self.writer, None
+            try:
+                writer.close()
+            except Exception as exc:
+                log.warning("search index writer not closed cleanly", extra={"error": str(exc)[:300]})
