@@ -136,16 +136,25 @@ def test_an_update_during_slow_enrichment_ends_with_the_new_version_enriched(
         running_system.restart("enricher")
 
 
-def test_killing_the_indexer_during_a_burst_loses_no_document(
+def test_killing_the_indexer_and_the_search_api_during_a_burst_loses_no_document(
     running_system: System, http: httpx.Client, search: httpx.Client
 ) -> None:
     tokens = [f"k{uuid.uuid4().hex[:12]}" for _ in range(150)]
     writer = threading.Thread(target=lambda: [new_product(http, t) for t in tokens])
     writer.start()
     wait_until(lambda: hits(search, tokens[20]), timeout=30)
-    running_system.kill("indexer")  # its supervisor starts it again; no operator step
+    running_system.kill("indexer")  # kill -9; its supervisor starts it again, no operator step
+    wait_until(lambda: hits(search, tokens[60]), timeout=60)
+    running_system.kill("search-api")  # the index's reader: kill -9 too
+
+    def found(token: str) -> bool:
+        try:
+            return bool(hits(search, token))
+        except httpx.TransportError:  # the search API is being restarted
+            return False
+
     writer.join()
-    wait_until(lambda: all(hits(search, t) for t in tokens), timeout=90, interval=0.5)
+    wait_until(lambda: all(found(t) for t in tokens), timeout=90, interval=0.5)
 
 
 def test_a_poison_event_is_dead_lettered_and_the_partition_moves_on(

@@ -1,0 +1,169 @@
+"""The search index survives kill -9 of its writer: no corrupt index, no lost update, and it resumes where its
+last commit says; a rebuild replaces a generation while searches go on; an index of another read model is rebuilt.
+
+The writer runs as a real process (the follower the indexer runs), against a database of its own.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+
+from catalog_indexer.adapters.read_model import SearchDocuments
+from catalog_indexer.adapters.search_index import IndexGenerations, SearchIndex, current_generation
+from catalog_indexer.domain.document import CorePart, Tombstone
+from catalog_indexer.domain.search_query import SearchQuery
+from catalog_indexer.service_layer.index_follower import IndexFollower
+from catalog_kit.db import make_engine
+from tests.support import wait_until
+
+FOLLOW = """
+import threading
+from catalog_indexer.adapters.read_model import SearchDocuments
+from catalog_indexer.entrypoints.bootstrap import index_follower
+from catalog_indexer.settings import IndexerSettings
+from catalog_kit.db import make_engine
+settings = IndexerSettings()
+index_follower(settings, SearchDocuments(make_engine(settings.database_url, 2))).run(threading.Event(), 0.05)
+"""
+
+
+def product(pid: str, version: int, n: int, name: str) -> CorePart:
+    return CorePart.from_snapshot(
+        {
+            "id": pid,
+            "sku": f"REC-{n}",
+            "name": name,
+            "brand": "Recovera",
+            "description": None,
+            "price": "10.00",
+            "currency": "EUR",
+            "status": "active",
+            "variants": [],
+            "version": version,
+            "created_at": "2026-12-01T10:00:00+00:00",
+            "updated_at": "2026-12-01T10:00:00+00:00",
+        }
+    )
+
+
+@pytest.fixture
+def own_engine(fresh_database: str) -> Iterator[Engine]:
+    engine = make_engine(fresh_database, 2)
+    yield engine
+    engine.dispose()
+
+
+def follower_process(database_url: str, root: Path, chunk: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "DATABASE_URL": database_url, "SEARCH_INDEX_DIR": str(root)}
+    env["SEARCH_INDEX_CHUNK"] = str(chunk)
+    return subprocess.Popen([sys.executable, "-c", FOLLOW], env=env, stderr=subprocess.DEVNULL)
+
+
+def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    if process.poll() is None:
+        os.kill(process.pid, sig)
+    process.wait(timeout=30)
+
+
+def live_rows(engine: Engine, up_to: int | None = None) -> int:
+    sql = "SELECT count(*) FROM search.documents WHERE NOT deleted AND core_version > 0"
+    with engine.connect() as conn:
+        if up_to is None:
+            return int(conn.execute(text(sql)).scalar_one())
+        return int(conn.execute(text(sql + " AND change <= :n"), {"n": up_to}).scalar_one())
+
+
+def indexed(index: SearchIndex, **query: Any) -> int:
+    return index.search(SearchQuery(**{"text": None, "status": None, **query})).total
+
+
+def test_a_killed_writer_leaves_a_consistent_index_and_its_successor_loses_nothing(
+    own_engine: Engine, fresh_database: str, tmp_path: Path
+) -> None:
+    documents = SearchDocuments(own_engine)
+    pids = [str(uuid.uuid4()) for _ in range(12_000)]
+    documents.apply_many([product(pid, 1, n, f"Lantern {n}") for n, pid in enumerate(pids[:2000])])
+    first = IndexFollower(documents, IndexGenerations(tmp_path))
+    first.catch_up()  # a published generation with a position, as a running indexer leaves it
+    assert first.writer is not None
+    first.writer.close()
+    for offset in range(2000, len(pids), 2000):
+        documents.apply_many(
+            [product(pid, 1, offset + n, f"Lantern {offset + n}") for n, pid in enumerate(pids[offset : offset + 2000])]
+        )
+    last = documents.last_change()
+    index = SearchIndex(tmp_path)
+    start = index.position()
+
+    writer = follower_process(fresh_database, tmp_path, chunk=200)
+    try:
+        killed_at = wait_until(lambda: (p := index.position()) > start and p, timeout=60, interval=0.01)
+        os.kill(writer.pid, signal.SIGKILL)
+    finally:
+        stop(writer, signal.SIGKILL)
+    # What the last commit says is what the index holds: every row up to its position, nothing after it.
+    position = index.position()
+    assert start < position < last, (start, killed_at, position, last)
+    assert indexed(index) == live_rows(own_engine, up_to=position)
+
+    # Changes while no writer runs: an update, a deletion, a new product.
+    documents.apply_many([product(pids[5], 2, 5, "Lantern renamed"), Tombstone(pids[6], 2)])
+    documents.apply_many([product(str(uuid.uuid4()), 1, 99_999, "Lantern latecomer")])
+    successor = follower_process(fresh_database, tmp_path, chunk=2000)
+    try:
+        final = documents.last_change()
+        wait_until(lambda: index.position() == final, timeout=120, interval=0.05)
+    finally:
+        stop(successor)
+    assert indexed(index) == live_rows(own_engine) == len(pids)  # one deleted, one added
+    assert index.search(SearchQuery(text="REC-5")).hits[0].name == "Lantern renamed"
+    assert all(h.sku != "REC-6" for h in index.search(SearchQuery(text="REC-6", limit=100)).hits)
+    assert index.search(SearchQuery(text="latecomer")).hits[0].sku == "REC-99999"
+
+
+def test_a_rebuild_replaces_the_generation_while_searches_go_on(own_engine: Engine, tmp_path: Path) -> None:
+    documents = SearchDocuments(own_engine)
+    documents.apply_many([product(str(uuid.uuid4()), 1, n, f"Beacon {n}") for n in range(300)])
+    follower = IndexFollower(documents, IndexGenerations(tmp_path), chunk=100)
+    follower.catch_up()
+    index = SearchIndex(tmp_path)
+    before = current_generation(tmp_path)
+    assert indexed(index, text="beacon") == 300
+
+    seen: list[tuple[int, int, float]] = []
+    IndexFollower(documents, IndexGenerations(tmp_path), chunk=100).rebuild(lambda *p: seen.append(p))
+    assert indexed(index, text="beacon") == 300  # the new generation, opened by the reader on its next query
+    assert current_generation(tmp_path) != before
+    assert before is not None
+    assert not before.exists()  # the old generation is removed
+    assert seen
+    assert seen[-1][0] == documents.last_change()  # progress reached the read model's last change
+    # The follower notices the new generation and goes on from its position.
+    documents.apply_many([product(str(uuid.uuid4()), 1, 500, "Beacon late")])
+    follower.catch_up()
+    assert indexed(index, text="beacon") == 301
+    assert follower.writer is not None
+    assert follower.writer.path == current_generation(tmp_path)
+    follower.writer.close()
+
+
+def test_an_index_of_another_read_model_is_rebuilt(engine: Engine, own_engine: Engine, tmp_path: Path) -> None:
+    """A database made anew (or restored) must not be followed from the old index's position."""
+    SearchDocuments(own_engine).apply_many([product(str(uuid.uuid4()), 1, n, f"Ember {n}") for n in range(5)])
+    own = IndexFollower(SearchDocuments(own_engine), IndexGenerations(tmp_path))
+    own.catch_up()
+    assert own.writer is not None
+    own.writer.close()
+    other = IndexFollower(SearchDocuments(engine), IndexGenerations(tmp_path))
+    other.catch_up()
+    assert other.writer is not None
+    other.writer.close()
+    assert indexed(SearchIndex(tmp_path), text="ember", brand="recovera") == 0  # none of the other one's products
