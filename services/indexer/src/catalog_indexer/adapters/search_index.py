@@ -32,12 +32,12 @@ from catalog_indexer.domain.document import enrichment_status
 from catalog_indexer.domain.relevance import (
     MATCH_WEIGHTS,
     SKU_MATCHED,
-    TYPO_SKIP_DOC_FREQ,
     WORD_MATCHED,
     Field,
     WordPlan,
     plan_words,
     signal,
+    ways_to_match,
 )
 from catalog_indexer.domain.search_query import SearchQuery
 
@@ -395,8 +395,10 @@ def _matching(searcher: tantivy.Searcher, query: SearchQuery) -> tantivy.Query:
             return tantivy.Query.boolean_query([(occur.Must, tantivy.Query.all_query()), (occur.MustNot, _marker())])
         # The marker has no status, brand, category or price, so any filter leaves it out.
         return filters[0] if len(filters) == 1 else tantivy.Query.boolean_query([(occur.Must, f) for f in filters])
-    should = [(occur.Should, _word_query(searcher, plan)) for plan in _plans(query)]
-    sku = _term("skus", query.text.strip().lower())
+    typed = query.text.strip().lower()
+    sku_typed = searcher.doc_freq("skus", typed) > 0
+    should = [(occur.Should, _word_query(searcher, plan, sku_typed)) for plan in _plans(query)]
+    sku = _term("skus", typed)
     should.append((occur.Should, tantivy.Query.const_score_query(sku, SKU_MATCHED)))
     # Filters add nothing to the score: only the words (and the SKU) do.
     return tantivy.Query.boolean_query(
@@ -409,22 +411,17 @@ def _marker() -> tantivy.Query:
     return _term("id", POSITION_ID)
 
 
-def _word_query(searcher: tantivy.Searcher, plan: WordPlan) -> tantivy.Query:
+def _word_query(searcher: tantivy.Searcher, plan: WordPlan, sku_typed: bool) -> tantivy.Query:
     """One query word: WORD_MATCHED plus the weight of its best match (the maximum, not the sum)."""
-    ways: list[tantivy.Query] = []
-    common = False
-    for field in TEXT_FIELDS:
-        ways.append(_weighted(_term(field, plan.word), "exact", field))
-        if field in ("name", "brand") and searcher.doc_freq(field, plan.word) >= TYPO_SKIP_DOC_FREQ:
-            common = True
-    if plan.prefix:
-        for field in PREFIX_FIELDS:
-            ways.append(
-                _weighted(tantivy.Query.regex_query(SCHEMA, field, re.escape(plan.word) + ".+"), "prefix", field)
-            )
-    if plan.typos and not common:
+    ways = [_weighted(_term(field, plan.word), "exact", field) for field in TEXT_FIELDS]
+    exact_count = sum(searcher.doc_freq(field, plan.word) for field in PREFIX_FIELDS)
+    prefix, typos = ways_to_match(plan, exact_count, sku_typed)
+    if prefix:
+        pattern = re.escape(plan.word) + ".+"
+        ways += [_weighted(tantivy.Query.regex_query(SCHEMA, f, pattern), "prefix", f) for f in PREFIX_FIELDS]
+    if typos:
         for field in TYPO_FIELDS:
-            fuzzy = tantivy.Query.fuzzy_term_query(SCHEMA, field, plan.word, distance=plan.typos)
+            fuzzy = tantivy.Query.fuzzy_term_query(SCHEMA, field, plan.word, distance=typos)
             ways.append(_weighted(fuzzy, "typo", field))
     return tantivy.Query.disjunction_max_query(ways)
 

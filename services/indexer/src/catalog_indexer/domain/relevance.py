@@ -37,7 +37,7 @@ SKU_MATCHED = 10_000.0
 # Prefixes of words shorter than this match too much to tell anything (and cost the most).
 MIN_PREFIX = 3
 # A word this common as an exact term already fills many pages: its typo variants would only add noise and cost.
-TYPO_SKIP_DOC_FREQ = 2_000
+TYPO_SKIP_DOC_FREQ = 1_000
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,20 @@ class WordPlan:
     word: str
     prefix: bool
     typos: int
+    last: bool = False
+
+
+def ways_to_match(plan: WordPlan, exact_count: int, sku_typed: bool) -> tuple[bool, int]:
+    """Whether to look for `plan.word` as a prefix, and within how many edits, given how many products have it as
+    an exact word (`exact_count`) and whether the whole query is a SKU.
+
+    A prefix is what a shopper still typing means: the last word, or a word that is no catalog word at all
+    (`velmo`); a complete word elsewhere in the query is meant as it is. Typos are looked for unless the query is a
+    SKU (an identifier is typed as it is) or the word is so common that its exact matches fill many pages.
+    """
+    prefix = plan.prefix and (plan.last or exact_count == 0)
+    typos = 0 if sku_typed or exact_count >= TYPO_SKIP_DOC_FREQ else plan.typos
+    return prefix, typos
 
 
 def typo_distance(word: str) -> int:
@@ -61,7 +75,10 @@ def typo_distance(word: str) -> int:
 def plan_words(words: list[str]) -> list[WordPlan]:
     """The plan for each distinct query word, in query order, at most MAX_WORDS of them."""
     distinct = list(dict.fromkeys(w for w in words if w))[:MAX_WORDS]
-    return [WordPlan(w, prefix=len(w) >= MIN_PREFIX, typos=typo_distance(w)) for w in distinct]
+    return [
+        WordPlan(w, prefix=len(w) >= MIN_PREFIX, typos=typo_distance(w), last=i == len(distinct) - 1)
+        for i, w in enumerate(distinct)
+    ]
 
 
 def signal(completeness: float | None, has_thumbnail: bool) -> float:
