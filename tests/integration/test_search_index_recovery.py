@@ -167,3 +167,20 @@ def test_an_index_of_another_read_model_is_rebuilt(engine: Engine, own_engine: E
     assert other.writer is not None
     other.writer.close()
     assert indexed(SearchIndex(tmp_path), text="ember", brand="recovera") == 0  # none of the other one's products
+
+
+def test_catalog_search_reindex_rebuilds_with_progress(own_engine: Engine, fresh_database: str, tmp_path: Path) -> None:
+    documents = SearchDocuments(own_engine)
+    documents.apply_many([product(str(uuid.uuid4()), 1, n, f"Torch {n}") for n in range(2500)])
+    env = {
+        **os.environ,
+        "DATABASE_URL": fresh_database,
+        "SEARCH_INDEX_DIR": str(tmp_path),
+        "SEARCH_INDEX_CHUNK": "1000",
+    }
+    command = [str(Path(sys.executable).parent / "catalog-search"), "reindex"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=True)
+    lines = done.stdout.splitlines()
+    assert [line.split()[0] for line in lines[:3]] == ["40.0%", "80.0%", "100.0%"]
+    assert lines[-1].startswith("search index rebuilt: ")
+    assert indexed(SearchIndex(tmp_path), text="torch") == 2500
