@@ -9,12 +9,13 @@ What is measured, against a running stack (`catalog-stack run`, every service up
    Upload start is t0.
 2. Meanwhile, from t0 until the whole feed is enriched, one product per `--interval` seconds is created with
    `POST /products` (SKU `FI<run>-<n>`, a realistic body). A poller reads `search.documents` every `--poll`
-   seconds for the ones not yet searchable: POST → searchable is from just before the POST to the poll that first
-   saw its row (late by at most one poll; `indexed_at` is not used: the indexer stamps it inside its batch
-   transaction, before the commit that makes the row visible). Split by whether the POST was sent while the
-   import ran or after it.
+   seconds for the ones not yet searchable, and the search API's `/readyz` (the change number its index has
+   applied): a product is searchable once its row is there and the index has applied the row's change number. POST
+   → searchable is from just before the POST to the poll that first saw both (late by at most one poll). Split by
+   whether the POST was sent while the import ran or after it.
 3. Feed milestones, polled every `--feed-poll` seconds (resolution): the job's COMPLETED (`GET /imports/{id}`),
-   every product of the feed in the read model (`core_version > 0`), and every one enriched
+   every product of the feed in the search index (its rows in the read model, `core_version > 0`, and their highest
+   change number applied by the index), and every one enriched
    (`enrichment_version >= core_version`). Their ratio to the import time is printed beside the targets
    (all indexed ≤ 1.5x, all enriched ≤ 3x), and the interactive p99 beside its target of 1 s.
 4. Every 2 s the indexer's and the enricher's `/readyz` (lag by lane) are sampled: the peak bulk lag is printed.
@@ -138,28 +139,41 @@ class Creator(threading.Thread):
             return [c for c in self.created if c.product_id and c.searchable_wall is None]
 
 
-def poll_searchable(conn: psycopg.Connection[Any], pending: list[Created]) -> None:
+def index_position(stack: Stack) -> int:
+    """The highest read-model change number the search API's index has applied (what a query sees)."""
+    try:
+        return int(httpx.get(f"{stack.search_url}/readyz", timeout=5).json().get("index_position", 0))
+    except (httpx.HTTPError, ValueError):
+        return 0
+
+
+def poll_searchable(conn: psycopg.Connection[Any], stack: Stack, pending: list[Created]) -> None:
     if not pending:
         return
-    polled = time.time()
     by_id = {c.product_id: c for c in pending}
     rows = conn.execute(
-        "SELECT product_id::text FROM search.documents WHERE product_id = ANY(%s::uuid[]) AND core_version > 0",
+        "SELECT product_id::text, change FROM search.documents WHERE product_id = ANY(%s::uuid[]) AND core_version > 0",
         (list(by_id),),
     ).fetchall()
-    for (product_id,) in rows:
-        by_id[product_id].searchable_wall = polled
+    if not rows:
+        return
+    position = index_position(stack)
+    polled = time.time()
+    for product_id, change in rows:
+        if change <= position:
+            by_id[product_id].searchable_wall = polled
 
 
-def feed_progress(conn: psycopg.Connection[Any], run: str, since: float) -> tuple[int, int]:
-    """(indexed, enriched) products of the feed in the read model."""
+def feed_progress(conn: psycopg.Connection[Any], run: str, since: float) -> tuple[int, int, int]:
+    """(in the read model, enriched, highest change number) of the feed's products."""
     row = conn.execute(
         "SELECT count(*) FILTER (WHERE core_version > 0), "
-        "       count(*) FILTER (WHERE core_version > 0 AND enrichment_version >= core_version) "
+        "       count(*) FILTER (WHERE core_version > 0 AND enrichment_version >= core_version), "
+        "       coalesce(max(change) FILTER (WHERE core_version > 0), 0) "
         "FROM search.documents WHERE created_at >= to_timestamp(%s) AND sku LIKE %s",
         (since - 5, f"FP{run}-%"),
     ).fetchone()
-    return (int(row[0]), int(row[1])) if row else (0, 0)
+    return (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
 
 
 def bulk_lag(stack: Stack, name: str) -> int:
@@ -223,7 +237,7 @@ def main() -> None:
             deadline = time.monotonic() + args.timeout
             try:
                 while enriched is None and time.monotonic() < deadline:
-                    poll_searchable(conn, creator.pending())
+                    poll_searchable(conn, stack, creator.pending())
                     now = time.monotonic()
                     if now >= next_lag_poll:
                         for name in peak:
@@ -236,8 +250,8 @@ def main() -> None:
                             if job["state"] not in ("PENDING", "PROCESSING"):
                                 imported = time.time() - t0
                                 print(f"  import {job['state']} after {imported:.1f} s", flush=True)
-                        done, with_enrichment = feed_progress(conn, run, t0)
-                        if indexed is None and done >= products:
+                        done, with_enrichment, last_change = feed_progress(conn, run, t0)
+                        if indexed is None and done >= products and index_position(stack) >= last_change:
                             indexed = time.time() - t0
                             print(f"  every product indexed after {indexed:.1f} s", flush=True)
                         if with_enrichment >= products and imported is not None:
@@ -248,7 +262,7 @@ def main() -> None:
                 creator.join(30)
                 settle = time.monotonic() + 30
                 while creator.pending() and time.monotonic() < settle:
-                    poll_searchable(conn, creator.pending())
+                    poll_searchable(conn, stack, creator.pending())
                     time.sleep(args.poll)
             finally:
                 creator.stop.set()
