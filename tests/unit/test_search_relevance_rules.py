@@ -2,6 +2,7 @@
 
 import pytest
 
+from catalog_indexer.adapters.search_index import fold, mark
 from catalog_indexer.domain.relevance import (
     MATCH_WEIGHTS,
     MAX_WORDS,
@@ -63,3 +64,13 @@ def test_signal_orders_by_completeness_then_picture() -> None:
     assert signal(0.9, False) < signal(0.9, True) < signal(1.0, False) + 0.1
     assert signal(None, False) == 0.0
     assert signal(7.0, False) == 0.9  # out-of-range scores are clamped
+
+
+def test_highlights_mark_exact_and_prefix_words_whatever_their_accents() -> None:
+    assert mark("Crème Brûlée Candle", ["creme", "can"]) == "<mark>Crème</mark> Brûlée <mark>Candle</mark>"
+    assert mark("Linen shirt", ["wool"]) is None
+    words = " ".join(f"w{i}" for i in range(40)) + " target " + " ".join(f"v{i}" for i in range(40))
+    window = mark(words, ["target"], around=6)
+    assert window == "w37 w38 w39 <mark>target</mark> v0 v1"
+    assert fold("Søndergaard & Co") == "sondergaard co"
+    assert fold("Светлица") == "светлица"
