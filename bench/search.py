@@ -26,6 +26,10 @@ What is measured, in one run against a running stack (`catalog-stack run`):
    count, errors, p50 / p99 / max / mean latency, p99 as a share of the target (30 ms at concurrency 1, 100 ms at
    8), queries/s, mean total matches, the search API's CPU per query and how busy the machine's CPUs were. A first
    row sends as many `GET /healthz` (a sync endpoint without the index): the HTTP floor of the API and this client.
+   The search API keeps answers until the index's next commit (`SEARCH_RESULT_CACHE`), and this load ends before
+   the queries, so repeated queries (every browse, the eight broad words) are answered from that cache. So the
+   HTTP phases run twice: as the stack runs, then with the search API restarted with `SEARCH_RESULT_CACHE=0`
+   (every query computed; restored afterwards). `--no-uncached` skips the second pass.
 3. The same queries without HTTP: `SearchIndex.search()` of this process on the same index, at concurrency 1 — the
    difference to the HTTP figures is the API's overhead (FastAPI, JSON, the thread pool).
 4. The read model's row count, table and index sizes, the search index's size on disk and segments, and the search
@@ -63,6 +67,7 @@ import httpx
 import psycopg
 from process_stats import machine_cpu, proc_cpu_s, proc_memory_kib
 from sqlalchemy.engine import make_url
+from stack_access import StackService, find_stack
 
 from catalog_enricher.domain.facts import ProductFacts
 from catalog_enricher.domain.rules import enrich
@@ -572,9 +577,9 @@ async def run_http(
 
 
 def run_index(index_root: Path, queries: Sequence[Query], budget_s: float) -> Timing:
-    """The search index itself, in this process, sequentially."""
+    """The search index itself, in this process, sequentially, every query computed (no result cache)."""
     timing = Timing()
-    index = SearchIndex(index_root)
+    index = SearchIndex(index_root, cache_size=0)
     machine_before = machine_cpu()
     started = time.perf_counter()
     for query in queries:
@@ -695,6 +700,46 @@ def ratio(latencies: Sequence[float], target_s: float | None) -> str:
     return f"{ordered[max(1, math.ceil(0.99 * len(ordered))) - 1] / target_s:.2f}"
 
 
+def http_passes(
+    search_url: str, mix: dict[str, list[Query]], args: argparse.Namespace, search_pid: int | None
+) -> dict[int, dict[str, Timing]]:
+    """Every query type over HTTP at concurrency 1 and `--concurrency`, after a warm-up of each type."""
+    for queries in mix.values():
+        asyncio.run(run_http(search_url, queries[: args.warmup], 1, args.time_budget, None))
+    http: dict[int, dict[str, Timing]] = {}
+    for concurrency in dict.fromkeys((1, args.concurrency)):
+        floor = [Query()] * args.queries
+        http[concurrency] = {
+            HTTP_FLOOR: asyncio.run(run_http(search_url, floor, concurrency, args.time_budget, search_pid, "/healthz"))
+        }
+        for name, queries in mix.items():
+            http[concurrency][name] = t = asyncio.run(
+                run_http(search_url, queries[args.warmup :], concurrency, args.time_budget, search_pid)
+            )
+            print(f"  HTTP c={concurrency} {name}: {len(t.latencies_s)} in {t.wall_s:.1f} s", flush=True)
+    return http
+
+
+def api_url() -> str:
+    return f"http://127.0.0.1:{os.environ.get('API_PORT', '8000')}"
+
+
+def restart(service: StackService, env: dict[str, str], search_url: str) -> None:
+    """Start the search API again with `env`; back once it is ready."""
+    service.stop()
+    service.env = env
+    service.start()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{search_url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("the search API did not come back within 120 s")
+
+
 # --- main ----------------------------------------------------------------------------------------------------------
 
 
@@ -715,6 +760,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--keep", action="store_true", help="keep the loaded products")
     parser.add_argument("--no-direct", action="store_true", help="skip the in-process SearchIndex timing")
+    parser.add_argument("--no-uncached", action="store_true", help="skip the HTTP pass without the result cache")
     parser.add_argument("--search-url", default=f"http://127.0.0.1:{os.environ.get('SEARCH_PORT', '8001')}")
     args = parser.parse_args()
     if not 1 <= args.products <= 1_000_000 or not 1 <= args.queries <= 100_000 or not 1 <= args.concurrency <= 256:
@@ -768,23 +814,16 @@ def main() -> None:
         )
         mix = query_mix(products, args.queries + args.warmup, random.Random(args.seed + 1))
         examples = {name: queries[args.warmup].params() for name, queries in mix.items()}
-        for queries in mix.values():
-            asyncio.run(run_http(search_url, queries[: args.warmup], 1, args.time_budget, None))
-        http: dict[int, dict[str, Timing]] = {}
-        for concurrency in dict.fromkeys((1, args.concurrency)):
-            http[concurrency] = {
-                HTTP_FLOOR: asyncio.run(
-                    run_http(
-                        search_url, [Query()] * args.queries, concurrency, args.time_budget, search_pid, "/healthz"
-                    )
-                )
-            }
-            for name, queries in mix.items():
-                http[concurrency][name] = asyncio.run(
-                    run_http(search_url, queries[args.warmup :], concurrency, args.time_budget, search_pid)
-                )
-                t = http[concurrency][name]
-                print(f"  HTTP c={concurrency} {name}: {len(t.latencies_s)} in {t.wall_s:.1f} s", flush=True)
+        http = http_passes(search_url, mix, args, search_pid)
+        uncached: dict[int, dict[str, Timing]] = {}
+        if not args.no_uncached:
+            service = StackService.of_stack(find_stack(api_url(), search_url), "search-api")
+            original = dict(service.env)
+            try:
+                restart(service, {**original, "SEARCH_RESULT_CACHE": "0"}, search_url)
+                uncached = http_passes(search_url, mix, args, stack_pid(config.root, "search-api"))
+            finally:
+                restart(service, original, search_url)
         direct = (
             {}
             if args.no_direct
@@ -811,7 +850,12 @@ def main() -> None:
     print(f"'{HTTP_FLOOR}' = the same number of health checks: HTTP + FastAPI + this client, no index.")
     for concurrency, timings in http.items():
         target = TARGET_P99_S.get(concurrency)
-        print_table(f"HTTP GET /search, concurrency {concurrency} (limit 20, with facets):", timings.items(), target)
+        title = f"HTTP GET /search, concurrency {concurrency} (limit 20, with facets), as the stack runs:"
+        print_table(title, timings.items(), target)
+    for concurrency, timings in uncached.items():
+        target = TARGET_P99_S.get(concurrency)
+        title = f"HTTP GET /search, concurrency {concurrency} (limit 20, with facets), SEARCH_RESULT_CACHE=0:"
+        print_table(title, timings.items(), target)
     if direct:
         print_table("SearchIndex.search() in this process, no HTTP, concurrency 1:", direct.items(), None)
     print()

@@ -20,4 +20,7 @@ class IndexerSettings(ProcessorSettings):
     )
     search_index_poll_s: float = Field(default=0.1, description="Longest wait for read-model changes between looks.")
     search_index_chunk: int = Field(default=2000, ge=1, description="Read-model rows per index commit at most.")
+    search_result_cache: int = Field(
+        default=512, ge=0, description="Answers kept per search API process until the index's next commit."
+    )
     search_index_heap_mb: int = Field(default=64, ge=16, description="Memory the index writer buffers before a flush.")

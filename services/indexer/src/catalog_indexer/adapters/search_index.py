@@ -19,6 +19,7 @@ import re
 import shutil
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -318,19 +319,30 @@ class IndexNotReady(Exception):
 
 
 class SearchIndex:
-    """Read side: answers queries from the current generation, reopening it when a commit or a rebuild lands."""
+    """Read side: answers queries from the current generation, reopening it when a commit or a rebuild lands.
 
-    def __init__(self, root: Path, facet_threads: int = 2) -> None:
+    Answers are kept for the commit they were computed on (`cache_size` most recent queries): the same query
+    against the same commit has the same answer, and browsing pages and popular queries repeat. Any commit or
+    rebuild empties the cache, so an answer is never older than the index.
+    """
+
+    def __init__(self, root: Path, facet_threads: int = 2, cache_size: int = 512) -> None:
         self.root = root
         self._generation: Path | None = None
         self._index: tantivy.Index | None = None
         self._seen: tuple[int, int] | None = None
         self._lock = threading.Lock()  # requests run in a thread pool; one of them reopens, the others wait
+        self._cache: OrderedDict[SearchQuery, SearchResult] = OrderedDict()
+        self._cache_size = cache_size
+        self._commit = 0  # counts reloads: an answer computed on an older commit is not cached
         # Facets are counted while the page is collected: the engine releases the GIL, so both use a core each.
         self._facet_counter = ThreadPoolExecutor(max_workers=facet_threads, thread_name_prefix="facets")
 
     def searcher(self) -> tantivy.Searcher:
         """A searcher over the latest commit: a link read and a `stat` per call tell whether anything changed."""
+        return self._latest()[0]
+
+    def _latest(self) -> tuple[tantivy.Searcher, int]:
         with self._lock:
             generation = current_generation(self.root)
             if generation is None or not is_current_schema(generation):
@@ -347,13 +359,28 @@ class SearchIndex:
             if seen != self._seen:
                 self._index.reload()
                 self._seen = seen
-            return self._index.searcher()
+                self._commit += 1
+                self._cache.clear()
+            return self._index.searcher(), self._commit
 
     def position(self) -> int:
         return read_marker(self.searcher())[0]
 
     def search(self, query: SearchQuery) -> SearchResult:
-        searcher = self.searcher()
+        searcher, commit = self._latest()
+        with self._lock:
+            if (cached := self._cache.get(query)) is not None:
+                self._cache.move_to_end(query)
+                return cached
+        result = self._search(searcher, query)
+        with self._lock:
+            if commit == self._commit and self._cache_size:
+                self._cache[query] = result
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return result
+
+    def _search(self, searcher: tantivy.Searcher, query: SearchQuery) -> SearchResult:
         matching = _matching(searcher, query)
         facets = self._facet_counter.submit(_facets, searcher, matching)
         order = query.effective_sort

@@ -35,7 +35,7 @@ def create_app(settings: IndexerSettings, engine: Engine | None = None) -> FastA
     wiring = deps.Wiring(
         settings,
         engine or make_engine(settings.database_url, settings.db_pool_size),
-        SearchIndex(settings.search_index_dir),
+        SearchIndex(settings.search_index_dir, cache_size=settings.search_result_cache),
     )
     deps.install(app, wiring)
     install_problem_handlers(app)
