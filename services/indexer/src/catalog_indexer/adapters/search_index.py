@@ -13,6 +13,7 @@ writes a new generation beside it and swaps the link; readers and the writer not
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -75,6 +76,12 @@ _ANALYZER = analyzer()
 def fold(value: str | None) -> str:
     """A brand or category as filters and facets compare it: its words folded, one space between them."""
     return " ".join(_ANALYZER.analyze(value or ""))
+
+
+@functools.lru_cache(maxsize=65_536)
+def _fold_word(word: str) -> str:
+    """One word folded, as highlighting compares them; the catalog's vocabulary is small, so it is remembered."""
+    return fold(word)
 
 
 def build_schema() -> tantivy.Schema:
@@ -444,8 +451,11 @@ def _word_query(searcher: tantivy.Searcher, plan: WordPlan, sku_typed: bool) -> 
     exact_count = sum(searcher.doc_freq(field, plan.word) for field in PREFIX_FIELDS)
     prefix, typos = ways_to_match(plan, exact_count, sku_typed)
     if prefix:
-        pattern = re.escape(plan.word) + ".+"
-        ways += [_weighted(tantivy.Query.regex_query(SCHEMA, f, pattern), "prefix", f) for f in PREFIX_FIELDS]
+        # A prefix automaton with no edits: compiling a regular expression instead cost ~4 ms per field.
+        ways += [
+            _weighted(tantivy.Query.fuzzy_term_query(SCHEMA, f, plan.word, distance=0, prefix=True), "prefix", f)
+            for f in PREFIX_FIELDS
+        ]
     if typos:
         for field in TYPO_FIELDS:
             fuzzy = tantivy.Query.fuzzy_term_query(SCHEMA, field, plan.word, distance=typos)
@@ -512,16 +522,16 @@ _WORD = re.compile(r"\w+")
 def mark(text: str, words: list[str], around: int | None = None) -> str | None:
     """`text` with the words that match a query word (exactly or as a prefix) in `<mark>`, or None if none do;
     with `around`, only a window of that many words starting a little before the first match."""
+    tokens = list(_WORD.finditer(text))
     spans = [
         (m.start(), m.end())
-        for m in _WORD.finditer(text)
-        if (folded := fold(m.group())) and any(folded == w or folded.startswith(w) for w in words)
+        for m in tokens
+        if (folded := _fold_word(m.group())) and any(folded.startswith(w) for w in words)
     ]
     if not spans:
         return None
     start, end = 0, len(text)
     if around is not None:
-        tokens = list(_WORD.finditer(text))
         first = next(i for i, m in enumerate(tokens) if m.start() == spans[0][0])
         begin = max(0, first - 3)
         start = tokens[begin].start()
