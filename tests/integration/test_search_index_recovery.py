@@ -184,3 +184,30 @@ def test_catalog_search_reindex_rebuilds_with_progress(own_engine: Engine, fresh
     assert [line.split()[0] for line in lines[:3]] == ["40.0%", "80.0%", "100.0%"]
     assert lines[-1].startswith("search index rebuilt: ")
     assert indexed(SearchIndex(tmp_path), text="torch") == 2500
+
+
+def test_urgent_products_are_applied_ahead_of_the_position_without_moving_it(
+    own_engine: Engine, tmp_path: Path
+) -> None:
+    documents = SearchDocuments(own_engine)
+    pids = [str(uuid.uuid4()) for _ in range(3)]
+    documents.apply_many([product(pid, 1, n, f"Flare {n}") for n, pid in enumerate(pids)])
+    follower = IndexFollower(documents, IndexGenerations(tmp_path))
+    follower.catch_up()
+    index = SearchIndex(tmp_path)
+    before = index.position()
+    # A bulk change first, then a shopper's edit: the edit is applied at once, the bulk change when followed.
+    documents.apply_many([product(pids[0], 2, 0, "Flare bulk")])
+    documents.apply_many([product(pids[1], 2, 1, "Flare urgent"), Tombstone(pids[2], 2)])
+    follower.wake(urgent=[pids[1], pids[2]])
+    assert follower.expedite() == 2
+    assert index.position() == before  # what was skipped over is still ahead of the position
+    assert index.search(SearchQuery(text="REC-1")).hits[0].name == "Flare urgent"
+    assert indexed(index, text="flare") == 2  # the deleted one is gone; the bulk change not applied yet
+    assert index.search(SearchQuery(text="REC-0")).hits[0].name == "Flare 0"
+    follower.catch_up()
+    assert index.position() == documents.last_change()
+    assert index.search(SearchQuery(text="REC-0")).hits[0].name == "Flare bulk"
+    assert index.search(SearchQuery(text="REC-1")).hits[0].name == "Flare urgent"
+    assert follower.writer is not None
+    follower.writer.close()

@@ -86,11 +86,10 @@ RETURNING d.product_id
 _CHANGE_ORDER = text("SELECT pg_advisory_xact_lock(:key)")
 CHANGE_ORDER_LOCK = 0x5EA2C4  # one key of the database's advisory lock space, for this purpose only
 
-_CHANGES_AFTER = text("""
-SELECT product_id::text, change, core_version, deleted, sku, skus, name, brand, description, price, price_text,
-       currency, status, created_at, enrichment_version, keywords, category, completeness, thumbnail_url
-FROM search.documents WHERE change > :after ORDER BY change LIMIT :limit
-""")
+_COLUMNS = """product_id::text, change, core_version, deleted, sku, skus, name, brand, description, price, price_text,
+       currency, status, created_at, enrichment_version, keywords, category, completeness, thumbnail_url"""
+_CHANGES_AFTER = text(f"SELECT {_COLUMNS} FROM search.documents WHERE change > :after ORDER BY change LIMIT :limit")
+_ROWS_OF = text(f"SELECT {_COLUMNS} FROM search.documents WHERE product_id = ANY(CAST(:ids AS uuid[])) ORDER BY change")
 
 
 @dataclass(frozen=True)
@@ -140,32 +139,12 @@ class SearchDocuments:
     def changes_after(self, after: int, limit: int) -> Changes:
         """Up to `limit` rows changed after change number `after`, in change order."""
         with self.engine.connect() as conn:
-            rows = conn.execute(_CHANGES_AFTER, {"after": after, "limit": limit}).all()
-        live = [
-            IndexedProduct(
-                product_id=r.product_id,
-                sku=r.sku,
-                skus=r.skus,
-                name=r.name,
-                brand=r.brand,
-                description=r.description,
-                price=float(r.price),
-                price_text=r.price_text,
-                currency=r.currency,
-                status=r.status,
-                created_at=r.created_at,
-                core_version=r.core_version,
-                enrichment_version=r.enrichment_version,
-                keywords=r.keywords,
-                category=r.category,
-                completeness=None if r.completeness is None else float(r.completeness),
-                thumbnail_url=r.thumbnail_url,
-            )
-            for r in rows
-            if r.core_version > 0 and not r.deleted
-        ]
-        gone = [r.product_id for r in rows if r.core_version == 0 or r.deleted]
-        return Changes(live, gone, rows[-1].change if rows else after)
+            return _changes(conn.execute(_CHANGES_AFTER, {"after": after, "limit": limit}).all(), after)
+
+    def rows_of(self, product_ids: Sequence[str]) -> Changes:
+        """The rows of these products as they are now (`last` is the highest change number among them)."""
+        with self.engine.connect() as conn:
+            return _changes(conn.execute(_ROWS_OF, {"ids": list(product_ids)}).all(), 0)
 
     def identity(self) -> str:
         """Which read model this is: a database restored or made anew has other object ids, so an index of the
@@ -184,6 +163,34 @@ class SearchDocuments:
         """The highest change number in the read model (0 when empty)."""
         with self.engine.connect() as conn:
             return int(conn.execute(text("SELECT coalesce(max(change), 0) FROM search.documents")).scalar_one())
+
+
+def _changes(rows: Sequence[Any], after: int) -> Changes:
+    live = [
+        IndexedProduct(
+            product_id=r.product_id,
+            sku=r.sku,
+            skus=r.skus,
+            name=r.name,
+            brand=r.brand,
+            description=r.description,
+            price=float(r.price),
+            price_text=r.price_text,
+            currency=r.currency,
+            status=r.status,
+            created_at=r.created_at,
+            core_version=r.core_version,
+            enrichment_version=r.enrichment_version,
+            keywords=r.keywords,
+            category=r.category,
+            completeness=None if r.completeness is None else float(r.completeness),
+            thumbnail_url=r.thumbnail_url,
+        )
+        for r in rows
+        if r.core_version > 0 and not r.deleted
+    ]
+    gone = [r.product_id for r in rows if r.core_version == 0 or r.deleted]
+    return Changes(live, gone, rows[-1].change if rows else after)
 
 
 def _run(conn: Connection, statement: TextClause, batch: list[dict[str, Any]]) -> list[str]:

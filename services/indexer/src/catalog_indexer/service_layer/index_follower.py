@@ -25,6 +25,8 @@ class ReadModelChanges(Protocol):
 
     def last_change(self) -> int: ...
 
+    def rows_of(self, product_ids: Sequence[str]) -> Changes: ...
+
     def identity(self) -> str: ...
 
 
@@ -55,21 +57,43 @@ Progress = Callable[[int, int, float], None]  # applied change number, read mode
 class IndexFollower:
     changes: ReadModelChanges
     generations: Generations
-    chunk: int = 2000
+    chunk: int = 1000
     writer: GenerationWriter | None = None
     position: int = 0
     read_model: str = ""
     _wake: threading.Event = field(default_factory=threading.Event)
+    _urgent: set[str] = field(default_factory=set)
+    _urgent_lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def wake(self) -> None:
-        """Something was written to the read model: look now rather than at the next poll."""
+    def wake(self, urgent: Sequence[str] = ()) -> None:
+        """Something was written to the read model: look now rather than at the next poll, and apply the
+        products in `urgent` (a shopper's or an editor's changes) before the next chunk of bulk changes."""
+        if urgent:
+            with self._urgent_lock:
+                self._urgent.update(urgent)
         self._wake.set()
+
+    def expedite(self) -> int:
+        """Apply the urgent products' rows as they are now, ahead of the position, which stays where it is.
+
+        Safe because a document is always the row's current state: when following reaches those changes it writes
+        the same (or a newer) state again, and after a kill the changes are still ahead of the recorded position.
+        """
+        with self._urgent_lock:
+            urgent, self._urgent = sorted(self._urgent), set()
+        if not urgent:
+            return 0
+        writer = self._writer()
+        rows = self.changes.rows_of(urgent)
+        writer.apply(rows.live, rows.gone, self.position, self.read_model)
+        return len(rows.live) + len(rows.gone)
 
     def catch_up(self) -> int:
         """Apply every change there is now; returns how many rows were applied."""
         writer = self._writer()
         applied = 0
         while True:
+            self.expedite()  # between chunks, so an interactive change waits for one chunk at most
             batch = self.changes.changes_after(self.position, self.chunk)
             if not batch.live and not batch.gone:
                 return applied

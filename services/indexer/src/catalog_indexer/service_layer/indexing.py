@@ -11,6 +11,7 @@ from jsonschema import ValidationError
 from catalog_indexer.domain.document import INDEXED_TYPES, DocumentPart, part_of
 from catalog_kit.envelope import EventEnvelope
 from catalog_schemas import validate_event
+from catalog_schemas.topics import Lane
 from catalog_stream.processor import PermanentFailure
 
 log = logging.getLogger("catalog_indexer")
@@ -25,8 +26,9 @@ class SearchDocumentParts(Protocol):
 @dataclass
 class Indexer:
     documents: SearchDocumentParts
-    # Told after each batch that changed the read model (the search index follower looks at once).
-    on_changed: Callable[[], None] | None = None
+    # Told after each batch that changed the read model, with the products of its interactive events: the search
+    # index follower looks at once, and puts those products first.
+    on_changed: Callable[[Sequence[str]], None] | None = None
 
     async def handle(self, event: EventEnvelope) -> None:
         """Apply the document part one event carries."""
@@ -38,13 +40,15 @@ class Indexer:
         Every event is checked before anything is written, so an event that breaks its contract fails the batch
         with `PermanentFailure` and leaves the read model as it was.
         """
-        parts = [part for event in events if (part := _part(event)) is not None]
+        carried = [(event, part) for event in events if (part := _part(event)) is not None]
+        parts = [part for _, part in carried]
         if not parts:
             return
+        interactive = [part.product_id for event, part in carried if event.lane is Lane.INTERACTIVE]
         # apply_many folds the parts per product and kind itself: any mix of versions applies as one by one would.
         changed = await asyncio.to_thread(self.documents.apply_many, parts)
         if changed and self.on_changed is not None:
-            self.on_changed()
+            self.on_changed(interactive)
         log.debug(
             "indexed",
             extra={"events": len(events), "first_event_id": events[0].id, "parts": len(parts), "changed": changed},
