@@ -8,10 +8,9 @@ What is measured, against a running stack (`catalog-stack run`, every service up
    row also name, brand, description, price, material), SKUs `FP<run>-…`, is uploaded with `POST /imports`.
    Upload start is t0.
 2. Meanwhile, from t0 until the whole feed is enriched, one product per `--interval` seconds is created with
-   `POST /products` (SKU `FI<run>-<n>`, a realistic body). A poller reads `search.documents` every `--poll`
-   seconds for the ones not yet searchable, and the search API's `/readyz` (the change number its index has
-   applied): a product is searchable once its row is there and the index has applied the row's change number. POST
-   → searchable is from just before the POST to the poll that first saw both (late by at most one poll). Split by
+   `POST /products` (SKU `FI<run>-<n>`, a realistic body). A poller asks the search API for each one not yet
+   searchable every `--poll` seconds (`GET /search?q=<sku>&limit=1`, the product as the first hit): POST →
+   searchable is from just before the POST to the poll that first found it (late by at most one poll). Split by
    whether the POST was sent while the import ran or after it.
 3. Feed milestones, polled every `--feed-poll` seconds (resolution): the job's COMPLETED (`GET /imports/{id}`),
    every product of the feed in the search index (its rows in the read model, `core_version > 0`, and their highest
@@ -147,21 +146,15 @@ def index_position(stack: Stack) -> int:
         return 0
 
 
-def poll_searchable(conn: psycopg.Connection[Any], stack: Stack, pending: list[Created]) -> None:
-    if not pending:
-        return
-    by_id = {c.product_id: c for c in pending}
-    rows = conn.execute(
-        "SELECT product_id::text, change FROM search.documents WHERE product_id = ANY(%s::uuid[]) AND core_version > 0",
-        (list(by_id),),
-    ).fetchall()
-    if not rows:
-        return
-    position = index_position(stack)
-    polled = time.time()
-    for product_id, change in rows:
-        if change <= position:
-            by_id[product_id].searchable_wall = polled
+def poll_searchable(search: httpx.Client, pending: list[Created]) -> None:
+    for created in pending:
+        polled = time.time()
+        try:
+            hits = search.get("/search", params={"q": created.sku, "limit": 1}).json()["hits"]
+        except (httpx.HTTPError, ValueError, KeyError):
+            continue
+        if hits and hits[0]["id"] == created.product_id:
+            created.searchable_wall = polled
 
 
 def feed_progress(conn: psycopg.Connection[Any], run: str, since: float) -> tuple[int, int, int]:
@@ -221,6 +214,7 @@ def main() -> None:
         with (
             httpx.Client(base_url=stack.api_url, headers=headers, timeout=300) as http,
             psycopg.connect(stack.conninfo, autocommit=True, application_name="bench-fast-path") as conn,
+            httpx.Client(base_url=stack.search_url, timeout=10) as search,
         ):
             t0 = time.time()
             creator.start()
@@ -237,7 +231,7 @@ def main() -> None:
             deadline = time.monotonic() + args.timeout
             try:
                 while enriched is None and time.monotonic() < deadline:
-                    poll_searchable(conn, stack, creator.pending())
+                    poll_searchable(search, creator.pending())
                     now = time.monotonic()
                     if now >= next_lag_poll:
                         for name in peak:
@@ -262,7 +256,7 @@ def main() -> None:
                 creator.join(30)
                 settle = time.monotonic() + 30
                 while creator.pending() and time.monotonic() < settle:
-                    poll_searchable(conn, stack, creator.pending())
+                    poll_searchable(search, creator.pending())
                     time.sleep(args.poll)
             finally:
                 creator.stop.set()

@@ -201,15 +201,25 @@ class IndexWriter:
         return read_marker(self.index.searcher())
 
     def apply(self, live: Iterable[IndexedProduct], gone: Iterable[str], position: int, read_model: str) -> int:
-        """Replace the documents of `live`, drop those of `gone`, and commit them with `position` (a change number
-        of `read_model`); returns how many documents were written."""
-        written = 0
+        """Stage `live` and `gone` and commit them with `position`; returns how many rows were staged."""
+        staged = self.stage(live, gone)
+        self.commit(position, read_model)
+        return staged
+
+    def stage(self, live: Iterable[IndexedProduct], gone: Iterable[str]) -> int:
+        """Replace the documents of `live` and drop those of `gone` in the next commit; how many rows that is."""
+        staged = 0
         for product_id in gone:
             self.writer.delete_documents_by_term("id", product_id)
+            staged += 1
         for product in live:
             self.writer.delete_documents_by_term("id", product.product_id)
             self.writer.add_document(product_document(product))
-            written += 1
+            staged += 1
+        return staged
+
+    def commit(self, position: int, read_model: str) -> None:
+        """Make what was staged visible, together with `position` (a change number of `read_model`): atomically."""
         self.writer.delete_documents_by_term("id", POSITION_ID)
         marker = tantivy.Document()
         marker.add_text("id", POSITION_ID)
@@ -217,7 +227,6 @@ class IndexWriter:
         marker.add_text("read_model", read_model)
         self.writer.add_document(marker)
         self.writer.commit()
-        return written
 
     def close(self) -> None:
         """Wait for merges to finish and release the writer lock."""

@@ -37,6 +37,10 @@ class GenerationWriter(Protocol):
 
     def apply(self, live: Sequence[IndexedProduct], gone: Sequence[str], position: int, read_model: str) -> int: ...
 
+    def stage(self, live: Sequence[IndexedProduct], gone: Sequence[str]) -> int: ...
+
+    def commit(self, position: int, read_model: str) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -58,6 +62,9 @@ class IndexFollower:
     changes: ReadModelChanges
     generations: Generations
     chunk: int = 1000
+    # Rows read and staged at a time; a commit comes after `chunk` of them, or at once when urgent products wait, so
+    # an urgent product waits for one step of bulk rows at most, not for a whole chunk.
+    step: int = 250
     writer: GenerationWriter | None = None
     position: int = 0
     read_model: str = ""
@@ -79,29 +86,39 @@ class IndexFollower:
         Safe because a document is always the row's current state: when following reaches those changes it writes
         the same (or a newer) state again, and after a kill the changes are still ahead of the recorded position.
         """
-        with self._urgent_lock:
-            urgent, self._urgent = sorted(self._urgent), set()
-        if not urgent:
-            return 0
         writer = self._writer()
-        rows = self.changes.rows_of(urgent)
-        writer.apply(rows.live, rows.gone, self.position, self.read_model)
-        return len(rows.live) + len(rows.gone)
+        staged = self._stage_urgent(writer)
+        if staged:
+            writer.commit(self.position, self.read_model)
+        return staged
 
     def catch_up(self) -> int:
         """Apply every change there is now; returns how many rows were applied."""
         writer = self._writer()
-        applied = 0
+        applied = staged = 0
+        urgent = False
+        position = self.position
+        step = min(self.step, self.chunk)
         while True:
-            self.expedite()  # between chunks, so an interactive change waits for one chunk at most
-            batch = self.changes.changes_after(self.position, self.chunk)
-            if not batch.live and not batch.gone:
+            if self._stage_urgent(writer):
+                urgent = True
+            batch = self.changes.changes_after(position, step)
+            count = writer.stage(batch.live, batch.gone)
+            position, staged, applied = batch.last, staged + count, applied + count
+            done = count < step
+            if urgent or staged >= self.chunk or (done and staged):
+                writer.commit(position, self.read_model)
+                self.position, staged, urgent = position, 0, False
+            if done:
                 return applied
-            writer.apply(batch.live, batch.gone, batch.last, self.read_model)
-            self.position = batch.last
-            applied += len(batch.live) + len(batch.gone)
-            if len(batch.live) + len(batch.gone) < self.chunk:
-                return applied
+
+    def _stage_urgent(self, writer: GenerationWriter) -> int:
+        with self._urgent_lock:
+            urgent, self._urgent = sorted(self._urgent), set()
+        if not urgent:
+            return 0
+        rows = self.changes.rows_of(urgent)
+        return writer.stage(rows.live, rows.gone)
 
     def rebuild(self, progress: Progress | None = None) -> GenerationWriter:
         """A new generation from the whole read model, published once it has caught up."""
