@@ -96,19 +96,19 @@ class IndexFollower:
         """Apply every change there is now; returns how many rows were applied."""
         writer = self._writer()
         applied = staged = 0
-        urgent = False
         position = self.position
         step = min(self.step, self.chunk)
         while True:
-            if self._stage_urgent(writer):
-                urgent = True
+            if self._stage_urgent(writer):  # committed at once, with whatever bulk rows are staged already
+                writer.commit(position, self.read_model)
+                self.position, staged = position, 0
             batch = self.changes.changes_after(position, step)
             count = writer.stage(batch.live, batch.gone)
             position, staged, applied = batch.last, staged + count, applied + count
             done = count < step
-            if urgent or staged >= self.chunk or (done and staged):
+            if staged >= self.chunk or (done and staged):
                 writer.commit(position, self.read_model)
-                self.position, staged, urgent = position, 0, False
+                self.position, staged = position, 0
             if done:
                 return applied
 
