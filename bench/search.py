@@ -598,8 +598,9 @@ def run_index(index_root: Path, queries: Sequence[Query], budget_s: float) -> Ti
 
 
 def stack_pid(root: Path, name: str) -> int | None:
-    """The pid (first token of the pid file) of a stack process, if it still runs."""
-    return ManagedProcess(name, root / "run", root / "log").pid()
+    """The pid of a stack service itself (not of its supervisor), if it runs."""
+    process = ManagedProcess(name, root / "run", root / "log")
+    return process.child_pid() or process.pid()
 
 
 def busy_share(before: tuple[int, int], after: tuple[int, int]) -> float | None:
