@@ -52,11 +52,11 @@ def test_prefixes_for_the_last_word_or_a_word_the_catalog_lacks() -> None:
     assert ways_to_match(last, exact_count=3, sku_typed=False) == (True, 1)
 
 
-def test_no_typos_for_a_sku_or_a_very_common_word() -> None:
+def test_no_typos_for_a_sku_and_neither_typos_nor_prefixes_for_a_very_common_word() -> None:
     plan = WordPlan("cotton", prefix=True, typos=1, last=True)
-    assert ways_to_match(plan, exact_count=5, sku_typed=True)[1] == 0
-    assert ways_to_match(plan, exact_count=TYPO_SKIP_DOC_FREQ, sku_typed=False)[1] == 0
-    assert ways_to_match(plan, exact_count=TYPO_SKIP_DOC_FREQ - 1, sku_typed=False)[1] == 1
+    assert ways_to_match(plan, exact_count=5, sku_typed=True) == (True, 0)
+    assert ways_to_match(plan, exact_count=TYPO_SKIP_DOC_FREQ, sku_typed=False) == (False, 0)
+    assert ways_to_match(plan, exact_count=TYPO_SKIP_DOC_FREQ - 1, sku_typed=False) == (True, 1)
 
 
 def test_signal_orders_by_completeness_then_picture() -> None:

@@ -55,11 +55,13 @@ def ways_to_match(plan: WordPlan, exact_count: int, sku_typed: bool) -> tuple[bo
     an exact word (`exact_count`) and whether the whole query is a SKU.
 
     A prefix is what a shopper still typing means: the last word, or a word that is no catalog word at all
-    (`velmo`); a complete word elsewhere in the query is meant as it is. Typos are looked for unless the query is a
-    SKU (an identifier is typed as it is) or the word is so common that its exact matches fill many pages.
+    (`velmo`); a complete word elsewhere in the query is meant as it is. Neither prefixes nor typos are looked for
+    when the word is so common that its exact matches fill many pages (they would rank below those anyway, and
+    they are the costliest part of a query); typos not for a SKU either (an identifier is typed as it is).
     """
-    prefix = plan.prefix and (plan.last or exact_count == 0)
-    typos = 0 if sku_typed or exact_count >= TYPO_SKIP_DOC_FREQ else plan.typos
+    common = exact_count >= TYPO_SKIP_DOC_FREQ
+    prefix = plan.prefix and not common and (plan.last or exact_count == 0)
+    typos = 0 if sku_typed or common else plan.typos
     return prefix, typos
 
 
