@@ -20,7 +20,6 @@ class IndexerSettings(ProcessorSettings):
     )
     search_index_poll_s: float = Field(default=0.1, description="Longest wait for read-model changes between looks.")
     search_index_chunk: int = Field(default=1000, ge=1, description="Read-model rows per index commit at most.")
-    search_workers: int = Field(default=2, ge=1, le=64, description="Search API processes (one per core).")
     search_result_cache: int = Field(
         default=512, ge=0, description="Answers kept per search API process until the index's next commit."
     )

@@ -5,10 +5,6 @@ includes the routers. `catalog-search reindex` rebuilds the index from the read 
 """
 
 import argparse
-import ctypes
-import logging
-import os
-import signal
 import sys
 
 import uvicorn
@@ -76,37 +72,6 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "reindex":
         reindex(settings)
         return
-    if settings.search_workers > 1:
-        # Queries spend most of their time in the engine, outside the GIL, but the rest (parsing, hits, JSON) queues
-        # for one interpreter; worker processes (one per core) each have their own.
-        os.environ[_PARENT] = str(os.getpid())
-        uvicorn.run(
-            f"{__name__}:worker_app",
-            factory=True,
-            workers=settings.search_workers,
-            host=settings.search_host,
-            port=settings.search_port,
-            log_config=None,
-            access_log=False,
-        )
-        return
     uvicorn.run(
         create_app(settings), host=settings.search_host, port=settings.search_port, log_config=None, access_log=False
     )
-
-
-_PARENT = "SEARCH_API_PARENT_PID"
-_PR_SET_PDEATHSIG = 1
-
-
-def worker_app() -> FastAPI:
-    """One worker process's app. A worker ends with the process that started it: killed with SIGKILL, that one
-    cannot stop its workers, and workers left behind would keep the port from the next start."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    if str(os.getppid()) != os.environ.get(_PARENT):  # the parent was gone before the line above
-        os.kill(os.getpid(), signal.SIGTERM)
-    settings = IndexerSettings()
-    configure_logging("search-api", settings.log_level)
-    logging.getLogger("uvicorn.access").disabled = True  # as `access_log=False` does in a single process
-    return create_app(settings)
