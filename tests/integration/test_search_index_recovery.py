@@ -211,3 +211,24 @@ def test_urgent_products_are_applied_ahead_of_the_position_without_moving_it(
     assert index.search(SearchQuery(text="REC-1")).hits[0].name == "Flare urgent"
     assert follower.writer is not None
     follower.writer.close()
+
+
+def test_rows_removed_from_the_read_model_do_not_make_the_index_look_foreign(
+    own_engine: Engine, tmp_path: Path
+) -> None:
+    documents = SearchDocuments(own_engine)
+    pids = [str(uuid.uuid4()) for _ in range(3)]
+    documents.apply_many([product(pid, 1, n, f"Glow {n}") for n, pid in enumerate(pids)])
+    first = IndexFollower(documents, IndexGenerations(tmp_path))
+    first.catch_up()
+    assert first.writer is not None
+    first.writer.close()
+    generation = current_generation(tmp_path)
+    with own_engine.begin() as conn:  # the newest rows removed by hand: the highest change number drops
+        conn.execute(text("DELETE FROM search.documents WHERE product_id = CAST(:id AS uuid)"), {"id": pids[2]})
+    assert documents.last_change() < SearchIndex(tmp_path).position()
+    second = IndexFollower(documents, IndexGenerations(tmp_path))
+    second.catch_up()
+    assert current_generation(tmp_path) == generation  # followed on, not rebuilt
+    assert second.writer is not None
+    second.writer.close()

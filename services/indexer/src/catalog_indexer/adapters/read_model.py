@@ -159,6 +159,12 @@ class SearchDocuments:
                 ).scalar_one()
             )
 
+    def issued(self) -> int:
+        """The highest change number ever handed out (rows deleted since do not lower it, unlike `last_change`)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(text("SELECT last_value, is_called FROM search.document_changes")).one()
+            return int(row.last_value) if row.is_called else 0
+
     def last_change(self) -> int:
         """The highest change number in the read model (0 when empty)."""
         with self.engine.connect() as conn:

@@ -25,6 +25,8 @@ class ReadModelChanges(Protocol):
 
     def last_change(self) -> int: ...
 
+    def issued(self) -> int: ...
+
     def rows_of(self, product_ids: Sequence[str]) -> Changes: ...
 
     def identity(self) -> str: ...
@@ -173,7 +175,7 @@ class IndexFollower:
             position, indexed = writer.position()
             # An index of another read model (a database made anew or restored), or one ahead of this read model,
             # would miss changes: build a new one rather than follow it.
-            if indexed not in ("", read_model) or position > self.changes.last_change():
+            if indexed not in ("", read_model) or position > self.changes.issued():
                 log.warning(
                     "search index belongs to another read model; rebuilding",
                     extra={"generation": writer.path.name, "position": position, "index_of": indexed},
