@@ -230,7 +230,7 @@ def main() -> None:
             next_feed_poll = next_lag_poll = time.monotonic()
             deadline = time.monotonic() + args.timeout
             try:
-                while enriched is None and time.monotonic() < deadline:
+                while (enriched is None or indexed is None) and time.monotonic() < deadline:
                     poll_searchable(search, creator.pending())
                     now = time.monotonic()
                     if now >= next_lag_poll:
@@ -248,7 +248,7 @@ def main() -> None:
                         if indexed is None and done >= products and index_position(stack) >= last_change:
                             indexed = time.time() - t0
                             print(f"  every product indexed after {indexed:.1f} s", flush=True)
-                        if with_enrichment >= products and imported is not None:
+                        if enriched is None and with_enrichment >= products and imported is not None:
                             enriched = time.time() - t0
                             print(f"  every product enriched after {enriched:.1f} s", flush=True)
                     time.sleep(args.poll)
