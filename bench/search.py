@@ -721,6 +721,27 @@ def http_passes(
     return http
 
 
+def load_and_report(
+    database_url: str, search_url: str, parts: list[tuple[CorePart, EnrichmentPart | None]], args: argparse.Namespace
+) -> None:
+    """Load the products, wait until the search index has applied them, and print how fast both went."""
+    load_started = time.perf_counter()
+    report = load(database_url, parts, args.apply_sample, args.batch)
+    after_load_s = wait_for_index(search_url, 3600)
+    indexed_s = time.perf_counter() - load_started
+    total_parts = report.applied_parts + report.batched
+    print(
+        f"  loaded: {report.applied_products} products ({report.applied_parts} parts) via SearchDocuments.apply "
+        f"in {report.apply_s:.1f} s = {report.applied_parts / report.apply_s if report.apply_s else 0:.0f} "
+        f"parts/s; {report.batched} parts via SearchDocuments.apply_many in {report.batch_s:.1f} s = "
+        f"{report.batched / report.batch_s if report.batch_s else 0:.0f} parts/s; ANALYZE {report.analyze_s:.1f} s"
+    )
+    print(
+        f"  search index: every change applied {after_load_s:.1f} s after the last write; {total_parts:,} parts "
+        f"from the first write to searchable in {indexed_s:.1f} s = {total_parts / indexed_s:,.0f} parts/s"
+    )
+
+
 def api_url() -> str:
     return f"http://127.0.0.1:{os.environ.get('API_PORT', '8000')}"
 
@@ -762,6 +783,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the loaded products")
     parser.add_argument("--no-direct", action="store_true", help="skip the in-process SearchIndex timing")
     parser.add_argument("--no-uncached", action="store_true", help="skip the HTTP pass without the result cache")
+    parser.add_argument("--reuse", metavar="RUN", help="query the products an earlier run kept (--keep), load nothing")
     parser.add_argument("--search-url", default=f"http://127.0.0.1:{os.environ.get('SEARCH_PORT', '8001')}")
     args = parser.parse_args()
     if not 1 <= args.products <= 1_000_000 or not 1 <= args.queries <= 100_000 or not 1 <= args.concurrency <= 256:
@@ -787,32 +809,21 @@ def main() -> None:
     search_pid = stack_pid(config.root, "search-api")
     index_root = Path(os.environ.get("SEARCH_INDEX_DIR") or config.root / "search-index")
 
-    run = uuid.uuid4().hex[:6]
+    run = args.reuse or uuid.uuid4().hex[:6]
     sku_prefix = f"SB{run}"
     rng = random.Random(args.seed)
     print(f"run {run}: search API {search_url} (pid {search_pid}), database {database_url}, {os.cpu_count()} CPUs")
     print(f"  load average before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
     started = time.perf_counter()
-    parts, products = build_parts(rng, sku_prefix, args.products, Taxonomy.default())
+    # A reused run's products are the ones the same seed made first: the query mix needs only a sample of them.
+    count = min(args.products, 100_000) if args.reuse else args.products
+    parts, products = build_parts(rng, sku_prefix, count, Taxonomy.default())
     print(f"  generated {len(parts)} products in {time.perf_counter() - started:.1f} s (SKUs {sku_prefix}-*)")
     memory_before = proc_memory_kib(search_pid)
     try:
-        load_started = time.perf_counter()
-        report = load(database_url, parts, args.apply_sample, args.batch)
+        if not args.reuse:
+            load_and_report(database_url, search_url, parts, args)
         del parts
-        after_load_s = wait_for_index(search_url, 3600)
-        indexed_s = time.perf_counter() - load_started
-        total_parts = report.applied_parts + report.batched
-        print(
-            f"  loaded: {report.applied_products} products ({report.applied_parts} parts) via SearchDocuments.apply "
-            f"in {report.apply_s:.1f} s = {report.applied_parts / report.apply_s if report.apply_s else 0:.0f} "
-            f"parts/s; {report.batched} parts via SearchDocuments.apply_many in {report.batch_s:.1f} s = "
-            f"{report.batched / report.batch_s if report.batch_s else 0:.0f} parts/s; ANALYZE {report.analyze_s:.1f} s"
-        )
-        print(
-            f"  search index: every change applied {after_load_s:.1f} s after the last write; {total_parts:,} parts "
-            f"from the first write to searchable in {indexed_s:.1f} s = {total_parts / indexed_s:,.0f} parts/s"
-        )
         mix = query_mix(products, args.queries + args.warmup, random.Random(args.seed + 1))
         examples = {name: queries[args.warmup].params() for name, queries in mix.items()}
         http = http_passes(search_url, mix, args, search_pid)
@@ -836,7 +847,7 @@ def main() -> None:
         facts = read_model_facts(conninfo, sku_prefix, index_root)
         load_after = os.getloadavg()
     finally:
-        if args.keep:
+        if args.keep or args.reuse:
             print(f"  kept the loaded products (SKUs {sku_prefix}-*)")
         else:
             print(f"  deleted {unload(database_url, conninfo, search_url, sku_prefix)} loaded products")
