@@ -268,16 +268,21 @@ class Processor:
 
     async def _handle_partition(self, partition: TopicPartition, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
         handler = self._handlers[partition.topic]
+        started = time.perf_counter()
+        isolated = False
         if partition.topic in self._batched and len(records) > 1:
-            await self._handle_batch(records, handler)
+            isolated = not await self._handle_batch(records, handler)
         else:
             for record in records:
                 await self._handle(record, handler)
         await self._commit(partition, records[-1].offset + 1)
         self.health.progressed(len(records))
+        self.health.metrics.handled(partition.topic, len(records), time.perf_counter() - started, isolated=isolated)
 
-    async def _handle_batch(self, records: Sequence[ConsumerRecord[Any, Any]], handler: BatchHandler) -> None:
-        """Apply the records as one batch; an outage retries it, any other failure isolates record by record."""
+    async def _handle_batch(self, records: Sequence[ConsumerRecord[Any, Any]], handler: BatchHandler) -> bool:
+        """Apply the records as one batch; an outage retries it, any other failure isolates record by record.
+
+        True when the batch applied whole, False when it was handled record by record."""
         try:
             events = [EventEnvelope.from_kafka(_headers(r), r.value) for r in records]
 
@@ -285,7 +290,7 @@ class Processor:
                 await handler(events)
 
             await self._outage_tolerant(apply)
-            return
+            return True
         except _Stopped:
             raise
         except Exception as exc:
@@ -296,6 +301,7 @@ class Processor:
             )
         for record in records:
             await self._handle(record, handler)
+        return False
 
     async def _handle(self, record: ConsumerRecord[Any, Any], handler: BatchHandler) -> None:
         """Handle one record: an outage is retried without limit, other failures a few times, then dead-lettered."""
@@ -310,6 +316,7 @@ class Processor:
                 return not self._stop.is_set()
             failures += 1
             if kind is Failure.TRANSIENT and failures < self.settings.retry_attempts:
+                self.health.metrics.retries.inc()
                 log.warning("processing failed; retrying", extra={**_record_ids(record), "error": _describe(exc)})
                 return True
             return False
@@ -355,7 +362,7 @@ class Processor:
             )
 
         await self._outage_tolerant(send)  # offsets move past the record only once its dead letter is durable
-        self.health.dead_lettered += 1
+        self.health.dead_letter_published()
         log.error(
             "record dead-lettered",
             extra={**_record_ids(record), "dlq_topic": self.dead_letters_topic.name, "error": reason["dlq_error"]},
