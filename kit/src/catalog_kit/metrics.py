@@ -8,11 +8,19 @@ each metric is documented in docs/metrics.md.
 import time
 from dataclasses import dataclass, field
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    disable_created_metrics,
+    generate_latest,
+)
 
 __all__ = ["CONTENT_TYPE", "REGISTRY", "RateMeter", "exposition"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+# `*_created` series double the exposition and say only when a process started, which process_start_time_seconds says.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 def exposition(registry: CollectorRegistry = REGISTRY) -> bytes:
