@@ -186,7 +186,7 @@ def group_lag(system: System, processor: str) -> int | None:
 def test_group_lag_rises_while_a_processor_is_stopped_and_falls_when_it_runs_again(running_system: System) -> None:
     system = running_system
     media = system.process("media")
-    # Known to the broker once the group has committed (the session's warm-up write went through every processor).
+    # Every processor records where its group starts when it joins: its lag is known to the broker from then on.
     wait_until(lambda: group_lag(system, "media") == 0, timeout=120, interval=0.5)
     assert media.stop()
     try:

@@ -428,6 +428,22 @@ class Processor:
         while not await sleep_until(self._stop, interval_s):
             await _logged(job, "periodic job failed")
 
+    async def record_start(self, partitions: set[TopicPartition]) -> None:
+        """Commit where the group starts on partitions it never committed on (their beginning, where it reads from
+        anyway), so that the broker knows every partition the group reads: its lag there (the relay's
+        `catalog_consumer_group_lag`) then shows records that wait while no member runs, from the first start on.
+
+        Runs in the rebalance, before this member fetched from the new partitions; should a first batch commit in
+        between, the next batch's commit moves the offset on again, and at worst records are handled twice (at
+        least once)."""
+        assert self._consumer is not None
+        try:
+            new = [p for p in partitions if await self._consumer.committed(p) is None]
+            if new:
+                await self._consumer.commit(await self._consumer.beginning_offsets(new))
+        except (KafkaError, IllegalStateError, CommitFailedError) as exc:
+            log.warning("start offsets not recorded", extra={**self._ids(), "error": _describe(exc)})
+
     def forget(self, partitions: set[TopicPartition]) -> None:
         """Drop what was known of partitions another member may now commit."""
         for partition in partitions:
@@ -446,6 +462,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self.processor.forget(set(assigned))
+        await self.processor.record_start(set(assigned))
         self.processor.health.assigned({(p.topic, p.partition) for p in assigned})
         log.info(
             "partitions assigned",
