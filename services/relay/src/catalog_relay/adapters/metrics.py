@@ -7,21 +7,19 @@ offsets live in the broker, whoever runs. A thread samples it every `RELAY_LAG_I
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
 from catalog_relay.adapters.outbox_table import OutboxRow
 from catalog_relay.domain.group_lag import Partition, group_lag, lanes_of
 from catalog_schemas import Lane
-from catalog_schemas.topics import lane_of
+from catalog_schemas.topics import TOPICS, lane_of
 
 log = logging.getLogger("catalog_relay")
-LATEST: OffsetSpec = OffsetSpec.latest()  # type: ignore[no-untyped-call]
-EARLIEST: OffsetSpec = OffsetSpec.earliest()  # type: ignore[no-untyped-call]
+EVENT_TOPICS = tuple(topic.name for topic in TOPICS if topic.event_types)  # what a processor may read (no DLQs)
 
 BACKLOG = Gauge("catalog_outbox_backlog", "Outbox rows not yet published.", ["lane"])
 OLDEST_AGE = Gauge(
@@ -68,12 +66,18 @@ class OutboxMetrics:
 
 
 class GroupLagSampler:
-    """Samples the lag of the named consumer groups on a daemon thread until `stop` is set."""
+    """Samples the lag of the named consumer groups on a daemon thread until `stop` is set.
+
+    Plain consumers that never subscribe (so never join the groups): one per group reads its committed offsets, one
+    more the partitions' offsets. The consumer calls are librdkafka's oldest and most used; its admin API for group
+    offsets has crashed processes on broker errors (confluent-kafka-python #1982)."""
 
     def __init__(self, config: dict[str, Any], groups: Sequence[str], interval_s: float, timeout_s: float = 10.0):
-        # An admin client has no use for consumer-only settings (librdkafka would warn about each).
-        self._admin = AdminClient({k: v for k, v in config.items() if k != "allow.auto.create.topics"})
-        self.groups, self.interval_s, self.timeout_s = list(groups), interval_s, timeout_s
+        # Read-committed, as the processors read: their end of a partition is its last stable offset.
+        base = {**config, "enable.auto.commit": False, "isolation.level": "read_committed"}
+        self._groups = {group: Consumer({**base, "group.id": group}) for group in groups}
+        self._offsets = Consumer({**base, "group.id": "catalog-relay-lag"})  # never commits
+        self.interval_s, self.timeout_s = interval_s, timeout_s
         self._series: set[tuple[str, str, str, str]] = set()
         self._failing = False
 
@@ -89,7 +93,7 @@ class GroupLagSampler:
                 if self._failing:
                     log.info("consumer group lag readable again")
                 self._failing = False
-            except (KafkaException, RuntimeError, TimeoutError) as exc:
+            except (KafkaException, RuntimeError) as exc:
                 # The last figures stay: a broker outage must not make the lag look like 0.
                 if not self._failing:
                     log.warning("consumer group lag not sampled", extra={"error": str(exc)[:300]})
@@ -98,8 +102,21 @@ class GroupLagSampler:
                 return
 
     def sample(self) -> dict[str, dict[Partition, int]]:
-        """Read every group's committed offsets and the end offsets of what it reads; set the gauges."""
-        lags = {group: self._lag(group) for group in self.groups}
+        """Read every group's committed offsets and the offsets of the partitions it reads; set the gauges."""
+        committed = {group: self._committed(consumer) for group, consumer in self._groups.items()}
+        watermarks: dict[Partition, tuple[int, int]] = {}
+        lags: dict[str, dict[Partition, int]] = {}
+        for group, offsets in committed.items():
+            partitions = self._partitions(lanes_of(topic for topic, _ in offsets))
+            for partition in partitions:
+                if partition not in watermarks:
+                    low, high = self._offsets.get_watermark_offsets(
+                        TopicPartition(*partition), timeout=self.timeout_s, cached=False
+                    )
+                    watermarks[partition] = (low, high)
+            lags[group] = group_lag(
+                offsets, {p: watermarks[p][1] for p in partitions}, {p: watermarks[p][0] for p in partitions}
+            )
         series = {
             (group, topic, str(partition), lane_of(topic).value): lag
             for group, by_partition in lags.items()
@@ -112,32 +129,12 @@ class GroupLagSampler:
         self._series = set(series)
         return lags
 
-    def _lag(self, group: str) -> dict[Partition, int]:
-        request = [ConsumerGroupTopicPartitions(group)]
-        answer = self._admin.list_consumer_group_offsets(request, request_timeout=self.timeout_s)[group]
-        committed: dict[Partition, int | None] = {
-            (tp.topic, tp.partition): tp.offset if tp.offset >= 0 else None  # no commit: a negative sentinel
-            for tp in answer.result(self.timeout_s).topic_partitions or []
-        }
-        topics = lanes_of(topic for topic, _ in committed)
-        if not topics:
-            return {}  # the group never committed: nothing it reads is known
-        partitions = [
-            (topic, partition)
-            for topic in sorted(topics)
-            for partition in self._admin.list_topics(topic, timeout=self.timeout_s).topics[topic].partitions
-        ]
-        ends = self._offsets(partitions, LATEST)
-        beginnings = self._offsets([p for p in partitions if committed.get(p) is None], EARLIEST)
-        return group_lag(committed, ends, beginnings)
+    def _committed(self, consumer: Consumer) -> dict[Partition, int | None]:
+        """The group's committed offsets on every partition of the topics it committed on."""
+        known = self._partitions(EVENT_TOPICS)
+        answer = consumer.committed([TopicPartition(topic, partition) for topic, partition in known], self.timeout_s)
+        return {(tp.topic, tp.partition): tp.offset for tp in answer if tp.offset >= 0}
 
-    def _offsets(self, partitions: Sequence[Partition], spec: OffsetSpec) -> dict[Partition, int]:
-        if not partitions:
-            return {}
-        # Read-committed: the processors read the relay's transactions, so their end is the last stable offset.
-        futures = self._admin.list_offsets(
-            {TopicPartition(topic, partition): spec for topic, partition in partitions},
-            isolation_level=IsolationLevel.READ_COMMITTED,
-            request_timeout=self.timeout_s,
-        )
-        return {(tp.topic, tp.partition): future.result(self.timeout_s).offset for tp, future in futures.items()}
+    def _partitions(self, topics: Iterable[str]) -> list[Partition]:
+        metadata = self._offsets.list_topics(timeout=self.timeout_s).topics
+        return [(topic, p) for topic in sorted(topics) if topic in metadata for p in metadata[topic].partitions]
