@@ -11,6 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from catalog_stack.cli import detail
 from catalog_stack.figures import ProcessorFigures, RelayFigures
 from catalog_stack.services import start_service
 from tests.conftest import WRITE_KEY, System
@@ -157,6 +158,8 @@ def test_every_service_serves_its_metrics_and_they_move_with_a_write(running_sys
     for name in PROCESSORS:
         eventually(urls[name], caught_up(name), timeout=120)
         wait_until(partial(group_caught_up, system, name), timeout=120, interval=0.5)
+        # `make status` says what /metrics says.
+        assert detail(system.service(name), running=True, relay=None).startswith("ready, lag 0 + bulk 0, ")
 
 
 def group_caught_up(system: System, processor: str) -> bool:
@@ -196,6 +199,13 @@ def test_group_lag_rises_while_a_processor_is_stopped_and_falls_when_it_runs_aga
             create_product(system, f"{token}{n}")
         # Five creates and the five enrichments they cause, all waiting for media.
         wait_until(lambda: (group_lag(system, "media") or 0) >= 5, timeout=90, interval=0.5)
+        # `make status` shows a stopped processor's lag at the broker, as the relay serves it.
+        relay = scrape(metrics_url(system, "outbox-relay"))
+        assert relay is not None
+        lag = RelayFigures.of(_samples(relay)).group_lag["catalog-media"]
+        shown = detail(system.service("media"), running=False, relay=RelayFigures.of(_samples(relay)))
+        assert shown == f"group lag {lag['interactive']} + bulk {lag['bulk']} (broker)"
+        assert lag["interactive"] >= 5
     finally:
         start_service(system.config, system.service("media"), system.env)
     wait_until(lambda: group_lag(system, "media") == 0, timeout=180, interval=0.5)

@@ -146,12 +146,13 @@ def status() -> None:
         process = service_process(config, service.name)
         supervisor, pid = process.pid(), process.child_pid()
         state = f"running (pid {pid})" if pid else ("restarting" if supervisor else "stopped")
-        print(f"{service.name:14} {state:22} {_detail(service, running=bool(pid), relay=relay_figures)}")
+        print(f"{service.name:14} {state:22} {detail(service, running=bool(pid), relay=relay_figures)}")
     broker = ManagedProcess("broker", config.root / "run", config.root / "log").pid()
     print(f"{'broker':14} {'running (pid ' + str(broker) + ')' if broker else 'stopped'}")
 
 
-def _detail(service: Service, *, running: bool, relay: RelayFigures | None) -> str:
+def detail(service: Service, *, running: bool, relay: RelayFigures | None) -> str:
+    """What `status` says of one service after its state: readiness and the figures of its `/metrics`."""
     broker_lag = relay.broker_lag(service.name) if relay is not None else None
     if not running:
         return broker_lag or ""
@@ -166,7 +167,8 @@ def _detail(service: Service, *, running: bool, relay: RelayFigures | None) -> s
     elif service.name == "outbox-relay":
         figures = RelayFigures.of(samples).line() + f", {report.get('role', '?')}"
     else:
-        figures = ProcessorFigures.of(samples, service.name).line()
+        processor = ProcessorFigures.of(samples, service.name)
+        figures = processor.line() if report["ready"] else processor.figures()
     if not report["ready"]:
         return "NOT READY: " + "; ".join(report.get("problems", [])) + (f" ({figures})" if figures else "")
     return figures or "ready"

@@ -47,10 +47,10 @@ class ProcessorFigures:
         )
 
     def line(self) -> str:
-        return (
-            f"{'ready' if self.ready else 'NOT READY'}, lag {self.lag['interactive']} + bulk {self.lag['bulk']}, "
-            f"{self.records_per_second:.1f} records/s"
-        )
+        return f"{'ready' if self.ready else 'NOT READY'}, {self.figures()}"
+
+    def figures(self) -> str:
+        return f"lag {self.lag['interactive']} + bulk {self.lag['bulk']}, {self.records_per_second:.1f} records/s"
 
 
 @dataclass(frozen=True)
