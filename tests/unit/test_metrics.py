@@ -3,7 +3,7 @@ that follow the assignment, and the status figures read back from an exposition.
 
 from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, CollectorRegistry
 
 from catalog_core.domain.imports import ErrorCategory, RowStatus
 from catalog_http.metrics import RequestMetrics
@@ -11,7 +11,7 @@ from catalog_http.metrics import router as metrics_router
 from catalog_importer.domain.feed import FeedRow, Position
 from catalog_importer.domain.products import RowOutcome
 from catalog_importer.domain.tally import row_counts
-from catalog_kit.metrics import RateMeter, exposition
+from catalog_kit.metrics import BatchHistogram, RateMeter, exposition
 from catalog_relay.adapters.metrics import OutboxMetrics
 from catalog_relay.adapters.outbox_table import OutboxRow
 from catalog_relay.domain.group_lag import group_lag, lanes_of
@@ -32,6 +32,22 @@ def test_a_rate_covers_only_the_period_since_the_last_sample() -> None:
     assert meter.sample(now=110.0) == 0.0  # nothing since: a stall shows at once, not averaged away
     meter.add(30)
     assert meter.sample(now=113.0) == 10.0
+
+
+def test_a_batch_histogram_counts_each_value_in_the_first_bucket_that_holds_it() -> None:
+    registry = CollectorRegistry()
+    histogram = BatchHistogram("unit_seconds", "For the test.", ["lane"], buckets=(0.1, 1.0), registry=registry)
+    series = histogram.labels("bulk")
+    histogram.observe_many(series, [0.05, 0.1, 0.5, 1.0, 7.0])  # a bound belongs to its own bucket (le: <=)
+    histogram.observe_many(series, [])
+
+    def sample(suffix: str, **labels: str) -> float | None:
+        return registry.get_sample_value(f"unit_seconds{suffix}", {"lane": "bulk", **labels})
+
+    assert [sample("_bucket", le=le) for le in ("0.1", "1.0", "+Inf")] == [2, 4, 5]
+    assert sample("_count") == 5
+    assert sample("_sum") == 8.65
+    assert b'unit_seconds_bucket{lane="bulk",le="+Inf"} 5.0' in exposition(registry)
 
 
 def test_group_lag_counts_from_the_commit_or_from_the_beginning_without_one() -> None:
