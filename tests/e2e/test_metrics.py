@@ -214,3 +214,35 @@ def test_group_lag_rises_while_a_processor_is_stopped_and_falls_when_it_runs_aga
         lambda families: value(families, "catalog_consumer_ready", processor="media") == 1.0,
         timeout=120,
     )
+
+
+def test_an_import_moves_the_importer_metrics(running_system: System) -> None:
+    system = running_system
+    url = metrics_url(system, "importer")
+    before = scrape(url)
+    assert before is not None
+    token = uuid.uuid4().hex[:10]
+    feed = (
+        "sku,name,price,currency\n"
+        f"I1-{token},Import lamp one,5.00,EUR\n"
+        f"I2-{token},Import lamp two,6.00,EUR\n"
+        f"I3-{token},Import lamp three,not-a-price,EUR\n"
+    ).encode()
+    with httpx.Client(base_url=system.api_url, headers={"Authorization": f"Bearer {WRITE_KEY}"}, timeout=60) as http:
+        response = http.post("/imports", files={"file": ("feed.csv", feed, "text/csv")}, data={"format": "csv"})
+        assert response.status_code == 202, response.text
+        job_id = response.json()["id"]
+        wait_until(lambda: http.get(f"/imports/{job_id}").json()["state"] == "COMPLETED_WITH_ERRORS", timeout=120)
+
+    def counted(families: dict[str, list[Sample]]) -> bool:
+        def grown(family: str, sample: str, by: int, **labels: str) -> bool:
+            return value(families, family, sample, **labels) >= value(before, family, sample, **labels) + by
+
+        return (
+            grown("catalog_import_rows", "catalog_import_rows_total", 2, status="created")
+            and grown("catalog_import_rows", "catalog_import_rows_total", 1, status="failed")
+            and grown("catalog_import_failed_rows", "catalog_import_failed_rows_total", 1, category="VALIDATION")
+            and value(families, "catalog_import_jobs", state="COMPLETED_WITH_ERRORS") >= 1
+        )
+
+    eventually(url, counted)
