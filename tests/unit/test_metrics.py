@@ -17,7 +17,7 @@ from catalog_relay.adapters.outbox_table import OutboxRow
 from catalog_relay.domain.group_lag import group_lag, lanes_of
 from catalog_schemas import Lane
 from catalog_schemas.topics import IMPORTS, PRODUCT, PRODUCT_BULK
-from catalog_stack.figures import ProcessorFigures, RelayFigures, parse
+from catalog_stack.figures import HttpFigures, ProcessorFigures, RelayFigures, parse
 from catalog_stream.metrics import ConsumerMetrics
 
 
@@ -173,6 +173,10 @@ catalog_outbox_oldest_age_seconds{lane="bulk"} 4.5
 # TYPE catalog_outbox_published counter
 catalog_outbox_published_total{lane="interactive"} 10
 catalog_outbox_published_total{lane="bulk"} 5
+# TYPE catalog_http_requests counter
+catalog_http_requests_total{service="product-api",method="GET",route="/products",status="200"} 7
+catalog_http_requests_total{service="product-api",method="POST",route="/products",status="503"} 2
+catalog_http_requests_total{service="search-api",method="GET",route="/search",status="200"} 5
 # TYPE catalog_consumer_group_lag gauge
 catalog_consumer_group_lag{group="catalog-media",topic="catalog.product.v1",partition="2",lane="interactive"} 7
 catalog_consumer_group_lag{group="catalog-media",topic="catalog.product.bulk.v1",partition="2",lane="bulk"} 1
@@ -188,6 +192,7 @@ def test_status_figures_are_the_sums_of_what_metrics_serves() -> None:
     assert relay.line() == "backlog 1 + bulk 200, oldest 4.5s, published 15"
     assert relay.broker_lag("media") == "group lag 7 + bulk 1 (broker)"
     assert relay.broker_lag("indexer") is None
+    assert HttpFigures.of(samples, "product-api").line() == "9 requests, 2 answered 5xx"
 
 
 def test_the_exposition_has_no_created_series() -> None:

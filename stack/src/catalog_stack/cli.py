@@ -10,7 +10,7 @@ from pathlib import Path
 
 from catalog_kit.db import masked_url
 from catalog_kit.jsonlog import configure_logging
-from catalog_stack.figures import ProcessorFigures, RelayFigures, scrape
+from catalog_stack.figures import HttpFigures, ProcessorFigures, RelayFigures, scrape
 from catalog_stack.infra import Endpoints, StackConfig, start_infrastructure, stop_infrastructure
 from catalog_stack.processes import ManagedProcess
 from catalog_stack.services import (
@@ -159,8 +159,10 @@ def detail(service: Service, *, running: bool, relay: RelayFigures | None) -> st
     report = readiness(service)
     if report is None:
         return "readiness: no answer" if service.ready_url else ""
-    if "ready" not in report:
-        return f"readiness: {report.get('status', report)}"
+    if "ready" not in report:  # the HTTP services: their readiness, and what they answered
+        samples = scrape(service.metrics_url) if service.metrics_url else None
+        figures = "" if samples is None else ", " + HttpFigures.of(samples, service.name).line()
+        return f"readiness: {report.get('status', report)}{figures}"
     samples = scrape(service.metrics_url) if service.health_port and service.metrics_url else None
     if samples is None:
         figures = ""

@@ -83,3 +83,22 @@ class RelayFigures:
         """A processor's group lag as the broker records it (true whether or not the processor runs)."""
         lag = self.group_lag.get(f"catalog-{processor}")
         return None if lag is None else f"group lag {lag['interactive']} + bulk {lag['bulk']} (broker)"
+
+
+@dataclass(frozen=True)
+class HttpFigures:
+    requests: int
+    server_errors: int  # 5xx answers
+
+    @classmethod
+    def of(cls, samples: list[Sample], service: str) -> "HttpFigures":
+        answered = [
+            s for s in samples if s.name == "catalog_http_requests_total" and s.labels.get("service") == service
+        ]
+        return cls(
+            requests=int(sum(s.value for s in answered)),
+            server_errors=int(sum(s.value for s in answered if s.labels.get("status", "").startswith("5"))),
+        )
+
+    def line(self) -> str:
+        return f"{self.requests} requests, {self.server_errors} answered 5xx"
