@@ -15,6 +15,7 @@ from catalog_stack.cli import detail
 from catalog_stack.figures import ProcessorFigures, RelayFigures
 from catalog_stack.services import start_service
 from tests.conftest import WRITE_KEY, System
+from tests.images import ImageServer, Served, jpeg
 from tests.support import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -246,3 +247,37 @@ def test_an_import_moves_the_importer_metrics(running_system: System) -> None:
         )
 
     eventually(url, counted)
+
+
+def test_images_move_the_media_metrics(running_system: System, image_host: ImageServer) -> None:
+    system = running_system
+    url = metrics_url(system, "media")
+    before = scrape(url)
+    assert before is not None
+    token = uuid.uuid4().hex[:12]
+    images = [
+        image_host.serve(f"/{token}/good.jpg", Served(jpeg(64, 48))),
+        image_host.serve(f"/{token}/text.jpg", Served(b"no image here", content_type="image/jpeg")),
+    ]
+    body = {"sku": f"P-{token}", "name": f"Pictured {token}", "price": "2.00", "currency": "EUR", "images": images}
+    created = httpx.post(
+        f"{system.api_url}/products", json=body, headers={"Authorization": f"Bearer {WRITE_KEY}"}, timeout=30
+    )
+    assert created.status_code == 201, created.text
+
+    def counted(families: dict[str, list[Sample]]) -> bool:
+        def grown(family: str, sample: str, **labels: str) -> bool:
+            return value(families, family, sample, **labels) >= value(before, family, sample, **labels) + 1
+
+        return grown("catalog_media_processed", "catalog_media_processed_total", outcome="processed") and grown(
+            "catalog_media_failures", "catalog_media_failures_total", reason="not_an_image"
+        )
+
+    eventually(url, counted)
+    # Nothing is left in work once both images have their result.
+    eventually(
+        url,
+        lambda families: (
+            "catalog_media_images_in_progress" in families and value(families, "catalog_media_images_in_progress") == 0
+        ),
+    )
