@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from prometheus_client import Counter, Gauge
 
 from catalog_kit.metrics import BatchHistogram
@@ -93,10 +93,10 @@ class GroupLagSampler:
                 if self._failing:
                     log.info("consumer group lag readable again")
                 self._failing = False
-            except (KafkaException, RuntimeError) as exc:
+            except Exception as exc:  # the thread must outlive any failure, or the gauges would freeze unnoticed
                 # The last figures stay: a broker outage must not make the lag look like 0.
                 if not self._failing:
-                    log.warning("consumer group lag not sampled", extra={"error": str(exc)[:300]})
+                    log.warning("consumer group lag not sampled", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
                 self._failing = True
             if stop.wait(self.interval_s):
                 return
