@@ -20,6 +20,7 @@ from catalog_api.entrypoints.cursors import decode_cursor, encode_cursor
 from catalog_api.entrypoints.deps import Caller, Imports, Outbox, PageLimit, Sessions, Settings, Store, Traceparent
 from catalog_api.entrypoints.problems import Problem
 from catalog_api.entrypoints.uploads import Upload, receive_upload
+from catalog_api.service_layer import lineage
 from catalog_api.service_layer.imports import ImportRequests, feed_key
 from catalog_core.domain.imports import (
     NEEDS_ATTENTION,
@@ -137,6 +138,13 @@ def list_imports(
 def get_import(job_id: uuid.UUID, requests: Imports, caller: Caller) -> dict[str, Any]:
     """State, row counts, progress, rate, times and failed rows by error category."""
     return _view(_get(requests, job_id), caller, datetime.now(UTC))
+
+
+@router.get("/{job_id}/lineage", responses=error_responses(422, {404: "Unknown job, or another key's"}))
+def get_import_lineage(job_id: uuid.UUID, requests: Imports) -> dict[str, Any]:
+    """How many of the products the job created or updated reached each stage (persisted, published, indexed_fast,
+    enriched, indexed_full, media_processed: `of` those that can), and when the first and the last did."""
+    return _not_found_as_problem(lambda: lineage.of_job(requests, job_id))
 
 
 @router.get(
