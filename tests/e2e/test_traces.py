@@ -20,8 +20,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from catalog_schemas.topics import PRODUCT_BULK
+from catalog_stack.infra import Endpoints
 from tests.conftest import WRITE_KEY, System
-from tests.support import wait_until
+from tests.support import consume, wait_until
 
 TRACED = ("product-api", "outbox-relay", "indexer")
 
@@ -34,6 +36,7 @@ class ReceivedSpan:
     parent_span_id: str
     name: str
     attributes: dict[str, Any]
+    linked_traces: frozenset[str]
 
 
 class Receiver:
@@ -85,6 +88,7 @@ class Receiver:
                             span.parent_span_id.hex(),
                             span.name,
                             attributes,
+                            frozenset(link.trace_id.hex() for link in span.links),
                         )
                     )
         with self.lock:
@@ -93,6 +97,10 @@ class Receiver:
     def trace(self, trace_id: str) -> list[ReceivedSpan]:
         with self.lock:
             return [s for s in self.spans if s.trace_id == trace_id]
+
+    def linked_to(self, service: str, trace_id: str) -> list[ReceivedSpan]:
+        with self.lock:
+            return [s for s in self.spans if s.service == service and trace_id in s.linked_traces]
 
     def of_product(self, service: str, product_id: str) -> ReceivedSpan | None:
         with self.lock:
@@ -201,3 +209,57 @@ def test_a_callers_traceparent_is_continued(traced: System, receiver: Receiver) 
     [server] = [s for s in api if s.parent_span_id == caller_span]
     assert relay.parent_span_id in {s.span_id for s in api}
     assert server.name == "POST /products"
+
+
+def _import(system: System, token: str, rows: int, trace_id: str) -> str:
+    feed = "sku,name,price,currency\n" + "".join(f"TI-{token}-{n},Traced feed {n},4.00,EUR\n" for n in range(rows))
+    response = httpx.post(
+        f"{system.api_url}/imports",
+        files={"file": ("feed.csv", feed.encode(), "text/csv")},
+        data={"format": "csv"},
+        headers={"Authorization": f"Bearer {WRITE_KEY}", "traceparent": f"00-{trace_id}-{'1' * 16}-01"},
+        timeout=30,
+    )
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
+def _finished(system: System, job_id: str) -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
+        job: dict[str, Any] = httpx.get(
+            f"{system.api_url}/imports/{job_id}", headers={"Authorization": f"Bearer {WRITE_KEY}"}, timeout=10
+        ).json()
+        return job if job["state"] in {"COMPLETED", "COMPLETED_WITH_ERRORS", "FAILED", "CANCELLED"} else None
+
+    return wait_until(done, timeout=120, interval=0.25)
+
+
+def test_an_imports_bulk_batches_link_to_the_import_requests_trace(traced: System, receiver: Receiver) -> None:
+    """The bulk lane's relay and indexer spans are per batch, linked to the rows' contexts: the import request's."""
+    trace_id = uuid.uuid4().hex
+    job_id = _import(traced, uuid.uuid4().hex[:10], 30, trace_id)
+    assert _finished(traced, job_id)["state"] == "COMPLETED"
+
+    relay = wait_until(lambda: receiver.linked_to("outbox-relay", trace_id), timeout=60, interval=0.1)
+    indexer = wait_until(lambda: receiver.linked_to("indexer", trace_id), timeout=60, interval=0.1)
+    assert all(s.name == "outbox-relay publish batch" for s in relay)
+    assert all(s.name == f"indexer process {PRODUCT_BULK.name} batch" for s in indexer)
+    assert any(s.service == "product-api" and s.name == "POST /imports" for s in receiver.trace(trace_id))
+
+
+def test_an_imports_trace_reaches_the_events_of_its_rows(running_system: System, endpoints: Endpoints) -> None:
+    """With traces off, the import request's traceparent still travels: on the job, into every row's event."""
+    trace_id = uuid.uuid4().hex
+    token = uuid.uuid4().hex[:10]
+    job_id = _import(running_system, token, 5, trace_id)
+    assert _finished(running_system, job_id)["state"] == "COMPLETED"
+    rows = httpx.get(
+        f"{running_system.api_url}/imports/{job_id}/rows", headers={"Authorization": f"Bearer {WRITE_KEY}"}, timeout=10
+    ).json()["items"]
+    product_ids = {row["product_id"] for row in rows}
+    assert len(product_ids) == 5
+    records = consume(
+        endpoints.kafka_bootstrap_servers, PRODUCT_BULK.name, product_ids, expected=10, timeout=60
+    )  # product.created and product.enriched of each
+    assert {r.event.type for r in records} == {"product.created", "product.enriched"}
+    assert {r.headers["traceparent"].split("-")[1] for r in records} == {trace_id}
