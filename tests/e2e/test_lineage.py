@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from tests.conftest import READ_KEY, WRITE_KEY, System
+from tests.images import ImageServer, Served, jpeg
 from tests.support import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -60,6 +61,27 @@ def test_a_products_versions_pass_every_stage_in_order(running_system: System, u
         missing = http.get("/products/00000000-0000-7000-8000-000000000000/lineage")
         assert missing.status_code == 404
         assert missing.headers["content-type"] == "application/problem+json"
+
+
+def test_a_products_images_are_a_stage_of_their_own(
+    running_system: System, image_host: ImageServer, unique: str
+) -> None:
+    with httpx.Client(base_url=running_system.api_url, headers=AUTH, timeout=10) as http:
+        image = image_host.serve(f"/{unique}/lineage.jpg", Served(jpeg(64, 48)))
+        body = {"sku": f"LIM-{unique}", "name": f"Pictured {unique}", "price": "3.00", "currency": "EUR"}
+        created = http.post("/products", json={**body, "images": [image]})
+        assert created.status_code == 201, created.text
+        product_id = created.json()["id"]
+
+        def processed() -> dict[str, dict[str, Any]] | None:
+            stages = _stages(http.get(f"/products/{product_id}/lineage").json())
+            return stages if stages["media_processed"]["state"] == "done" else None
+
+        stages = wait_until(processed, timeout=60, interval=0.1)
+        assert stages["media_processed"]["version"] == 1
+        assert _at(stages["media_processed"]) >= _at(stages["persisted"])
+        images = http.get(f"/products/{product_id}/images").json()
+        assert [i["status"] for i in images["images"]] == ["processed"]
 
 
 def _assert_causal_order(stages: dict[str, dict[str, Any]]) -> None:
