@@ -1,8 +1,8 @@
-"""Traces end to end: the product API, the relay and the indexer run with `OTEL_TRACES_EXPORTER=otlp` against a
-small OTLP/HTTP receiver in this test, and one trace holds a write's spans from all three, each below the one
-before it.
+"""Traces end to end: the product API, the relay, the indexer and the importer run with
+`OTEL_TRACES_EXPORTER=otlp` against a small OTLP/HTTP receiver in this test, and one trace holds a write's spans
+from the API, the relay and the indexer, each below the one before it.
 
-For this module those three services are restarted with the OTEL_* variables, and restarted without them after.
+For this module those services are restarted with the OTEL_* variables, and restarted without them after.
 """
 
 import gzip
@@ -21,11 +21,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from catalog_schemas.topics import PRODUCT_BULK
-from catalog_stack.infra import Endpoints
 from tests.conftest import WRITE_KEY, System
-from tests.support import consume, wait_until
+from tests.support import wait_until
 
-TRACED = ("product-api", "outbox-relay", "indexer")
+pytestmark = pytest.mark.e2e
+
+TRACED = ("product-api", "outbox-relay", "indexer", "importer")
 
 
 @dataclass(frozen=True)
@@ -197,7 +198,7 @@ def test_one_trace_spans_api_relay_and_indexer(traced: System, receiver: Receive
     assert relay.parent_span_id in api_ids
     [root] = [s for s in api if s.parent_span_id == ""]
     assert root.name == "POST /products"
-    assert {s.service for s in receiver.trace(indexed.trace_id)} >= set(TRACED)
+    assert {s.service for s in receiver.trace(indexed.trace_id)} >= {"product-api", "outbox-relay", "indexer"}
 
 
 def test_a_callers_traceparent_is_continued(traced: System, receiver: Receiver) -> None:
@@ -211,7 +212,7 @@ def test_a_callers_traceparent_is_continued(traced: System, receiver: Receiver) 
     assert server.name == "POST /products"
 
 
-def _import(system: System, token: str, rows: int, trace_id: str) -> str:
+def submit_traced_import(system: System, token: str, rows: int, trace_id: str) -> str:
     feed = "sku,name,price,currency\n" + "".join(f"TI-{token}-{n},Traced feed {n},4.00,EUR\n" for n in range(rows))
     response = httpx.post(
         f"{system.api_url}/imports",
@@ -224,7 +225,7 @@ def _import(system: System, token: str, rows: int, trace_id: str) -> str:
     return str(response.json()["id"])
 
 
-def _finished(system: System, job_id: str) -> dict[str, Any]:
+def finished_import(system: System, job_id: str) -> dict[str, Any]:
     def done() -> dict[str, Any] | None:
         job: dict[str, Any] = httpx.get(
             f"{system.api_url}/imports/{job_id}", headers={"Authorization": f"Bearer {WRITE_KEY}"}, timeout=10
@@ -237,29 +238,20 @@ def _finished(system: System, job_id: str) -> dict[str, Any]:
 def test_an_imports_bulk_batches_link_to_the_import_requests_trace(traced: System, receiver: Receiver) -> None:
     """The bulk lane's relay and indexer spans are per batch, linked to the rows' contexts: the import request's."""
     trace_id = uuid.uuid4().hex
-    job_id = _import(traced, uuid.uuid4().hex[:10], 30, trace_id)
-    assert _finished(traced, job_id)["state"] == "COMPLETED"
+    job_id = submit_traced_import(traced, uuid.uuid4().hex[:10], 30, trace_id)
+    assert finished_import(traced, job_id)["state"] == "COMPLETED"
 
     relay = wait_until(lambda: receiver.linked_to("outbox-relay", trace_id), timeout=60, interval=0.1)
     indexer = wait_until(lambda: receiver.linked_to("indexer", trace_id), timeout=60, interval=0.1)
     assert all(s.name == "outbox-relay publish batch" for s in relay)
     assert all(s.name == f"indexer process {PRODUCT_BULK.name} batch" for s in indexer)
-    assert any(s.service == "product-api" and s.name == "POST /imports" for s in receiver.trace(trace_id))
-
-
-def test_an_imports_trace_reaches_the_events_of_its_rows(running_system: System, endpoints: Endpoints) -> None:
-    """With traces off, the import request's traceparent still travels: on the job, into every row's event."""
-    trace_id = uuid.uuid4().hex
-    token = uuid.uuid4().hex[:10]
-    job_id = _import(running_system, token, 5, trace_id)
-    assert _finished(running_system, job_id)["state"] == "COMPLETED"
-    rows = httpx.get(
-        f"{running_system.api_url}/imports/{job_id}/rows", headers={"Authorization": f"Bearer {WRITE_KEY}"}, timeout=10
-    ).json()["items"]
-    product_ids = {row["product_id"] for row in rows}
-    assert len(product_ids) == 5
-    records = consume(
-        endpoints.kafka_bootstrap_servers, PRODUCT_BULK.name, product_ids, expected=10, timeout=60
-    )  # product.created and product.enriched of each
-    assert {r.event.type for r in records} == {"product.created", "product.enriched"}
-    assert {r.headers["traceparent"].split("-")[1] for r in records} == {trace_id}
+    spans = receiver.trace(trace_id)
+    [request] = [s for s in spans if s.service == "product-api" and s.name == "POST /imports"]
+    # The importer continues the request's trace from the job row: its run below the request, its chunks below it.
+    run = wait_until(lambda: [s for s in receiver.trace(trace_id) if s.name == "import job run"], timeout=30)
+    assert run[0].service == "importer"
+    assert run[0].attributes["catalog.job_id"] == job_id
+    assert run[0].parent_span_id == request.span_id
+    chunks = [s for s in receiver.trace(trace_id) if s.name == "import chunk"]
+    assert chunks
+    assert {c.parent_span_id for c in chunks} == {run[0].span_id}
