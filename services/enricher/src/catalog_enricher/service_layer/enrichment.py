@@ -29,7 +29,9 @@ class EnrichmentRecords(Protocol):
 
     def current_facts_many(self, product_ids: Sequence[str]) -> dict[str, ProductFacts]: ...
 
-    def save_many(self, results: Sequence[EnrichmentResult], lane: Lane) -> list[SaveOutcome]: ...
+    def save_many(
+        self, results: Sequence[EnrichmentResult], lane: Lane, traceparents: Sequence[str | None] = ()
+    ) -> list[SaveOutcome]: ...
 
 
 @dataclass
@@ -52,7 +54,7 @@ class Enricher:
         batch that failed half-way can be handled again as a whole.
         """
         changes = latest_per_product(
-            Change(ProductFacts.from_snapshot(event.data), event.lane, event.id)
+            Change(ProductFacts.from_snapshot(event.data), event.lane, event.id, event.traceparent)
             for event in events
             if event.type in ENRICHED_TYPES
         )
@@ -100,7 +102,12 @@ class Enricher:
         for lane in (Lane.INTERACTIVE, Lane.BULK):  # a processor's batch has one lane; a mixed one saves both
             positions = [n for n, (_, change) in enumerate(pending) if change.lane is lane]
             if positions:
-                saved = await asyncio.to_thread(self.store.save_many, [results[n] for n in positions], lane)
+                saved = await asyncio.to_thread(
+                    self.store.save_many,
+                    [results[n] for n in positions],
+                    lane,
+                    [pending[n][1].traceparent for n in positions],
+                )
                 outcomes.update(zip(positions, saved, strict=True))
         return [outcomes[n] for n in range(len(pending))]
 

@@ -15,6 +15,8 @@ ACCESS = AccessTable(
         ("GET", "/products"): PUBLIC,
         ("GET", "/products/{product_id}"): PUBLIC,
         ("GET", "/products/{product_id}/images"): PUBLIC,
+        # Pipeline timings are for the platform's integrators and operators, not for storefronts.
+        ("GET", "/products/{product_id}/lineage"): Scope.READ,
         ("GET", "/media/{key}"): PUBLIC,
         ("POST", "/products"): Scope.WRITE,
         ("PATCH", "/products/{product_id}"): Scope.WRITE,
@@ -26,6 +28,7 @@ ACCESS = AccessTable(
         ("GET", "/imports"): Scope.READ,
         ("GET", "/imports/{job_id}"): Scope.READ,
         ("GET", "/imports/{job_id}/rows"): Scope.READ,
+        ("GET", "/imports/{job_id}/lineage"): Scope.READ,
         ("POST", "/imports/{job_id}/retry-failed"): Scope.WRITE,
         ("POST", "/imports/{job_id}/cancel"): Scope.WRITE,
         # Probes and event contracts are for anyone who runs or consumes the platform.

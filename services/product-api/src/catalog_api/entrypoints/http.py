@@ -16,6 +16,7 @@ from catalog_http.access import check_decided
 from catalog_http.body_limit import BodySizeLimit
 from catalog_http.nul_characters import refuse_nul_characters
 from catalog_http.openapi import complete_openapi
+from catalog_kit import tracing
 from catalog_kit.db import make_engine, make_session_factory
 from catalog_kit.jsonlog import configure_logging
 from catalog_kit.object_store import LocalDirectoryStore, object_store
@@ -61,6 +62,12 @@ def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = N
     for router in (products.router, health.router, imports.router, media.router, contracts.router):
         app.include_router(router)
     check_decided(app, ACCESS)
+    if tracing.enabled():
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        # A server span per request (continuing the caller's traceparent); the outbox rows a request writes carry
+        # its context. ASGI send/receive spans add nothing but volume; probes are not traced.
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="/healthz,/readyz", exclude_spans=["receive", "send"])
     contracts.prepare(settings.public_base_url)  # built now rather than on the first request
     return app
 
@@ -68,6 +75,7 @@ def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = N
 def main() -> None:
     settings = ApiSettings()
     configure_logging("product-api", settings.log_level)
+    tracing.configure("product-api")
     if not settings.env_keys():
         log.info("no API_KEYS: only keys stored with catalog-keys are accepted")
     uvicorn.run(
