@@ -15,7 +15,7 @@ class WebhookSettings(ProcessorSettings):
     webhook_timeout_s: float = Field(default=5.0, description="Connect and per-read timeout of one attempt.")
     webhook_deadline_s: float = Field(default=10.0, description="Wall-clock limit of one attempt.")
     webhook_max_attempts: int = Field(default=8, ge=1, description="Attempts before a delivery has failed.")
-    webhook_backoff_base_s: float = Field(default=30.0, description="Wait after the first failed attempt; doubles.")
+    webhook_backoff_base_s: float = Field(default=60.0, description="Wait after the first failed attempt; doubles.")
     webhook_backoff_cap_s: float = Field(default=3600.0, description="Longest wait between two attempts.")
 
     def retry_schedule(self) -> RetrySchedule:

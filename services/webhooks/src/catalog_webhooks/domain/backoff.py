@@ -11,7 +11,7 @@ class RetrySchedule:
     After `max_attempts` attempts the delivery has failed."""
 
     max_attempts: int = 8
-    base_s: float = 30.0
+    base_s: float = 60.0
     cap_s: float = 3600.0
     jitter: float = 0.2
 
