@@ -209,6 +209,7 @@ def running_system(
         "WEBHOOK_BACKOFF_CAP_S": "2",
         "WEBHOOK_MAX_ATTEMPTS": "5",
         "WEBHOOK_POLL_INTERVAL_S": "0.2",
+        "WEBHOOK_LEASE_S": "15",
     }
     system = System(api, search, health_ports, stack_config, service_env(stack_config, endpoints, env))
     try:

@@ -182,3 +182,30 @@ def test_a_subscription_to_an_internal_address_is_refused(running_system: System
         assert answer.status_code == 422, (url, answer.text)
         assert answer.headers["content-type"] == "application/problem+json"
         assert [e["field"] for e in answer.json()["errors"]] == ["url"]
+
+
+def test_a_delivery_waiting_for_its_retry_survives_a_kill_of_the_dispatcher(
+    running_system: System, webhook_host: WebhookReceiver, unique: str
+) -> None:
+    path = f"/hooks/killed-{unique}"
+    webhook_host.script(path, 500, 500, 500)  # then 200
+    subscription = subscribe(running_system, webhook_host, path, "import.completed")
+    try:
+        job_id = import_feed(running_system, feed(unique))
+        [first] = received_for(webhook_host, path, job_id)
+        webhook_id = first.headers["webhook-id"]
+        wait_until(lambda: delivery_of(running_system, subscription, webhook_id)["attempts"], timeout=60)
+        running_system.kill("webhooks")  # its supervisor starts it again
+
+        received = received_for(webhook_host, path, job_id, count=4)
+        assert [r.answered for r in received[:4]] == [500, 500, 500, 200]
+        assert {r.headers["webhook-id"] for r in received} == {webhook_id}
+        delivery = settled(running_system, subscription, webhook_id, attempts=4)
+        assert delivery["state"] == "delivered"
+        statuses = [a["status_code"] for a in delivery["attempts"]]
+        # An attempt cut off by the kill may have reached the receiver unrecorded; none is recorded twice.
+        assert statuses[-1] == 200
+        assert set(statuses[:-1]) == {500}
+        assert len(received) >= len(statuses)
+    finally:
+        unsubscribe(running_system, subscription)

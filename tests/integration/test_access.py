@@ -141,8 +141,8 @@ def state(setup: Setup, ids: dict[str, str]) -> tuple[Any, ...]:
             ).all(),
             s.execute(select(func.count()).select_from(import_jobs)).scalar_one(),
             s.execute(select(func.count()).select_from(api_keys)).scalar_one(),
-            sorted(s.execute(select(webhook_subscriptions.c.url, webhook_subscriptions.c.secret)).tuples()),
-            sorted(s.execute(select(webhook_deliveries.c.id, webhook_deliveries.c.state)).tuples()),
+            sorted(tuple(r) for r in s.execute(select(webhook_subscriptions.c.url, webhook_subscriptions.c.secret))),
+            sorted(tuple(r) for r in s.execute(select(webhook_deliveries.c.id, webhook_deliveries.c.state))),
         )
 
 
