@@ -209,3 +209,35 @@ def test_a_delivery_waiting_for_its_retry_survives_a_kill_of_the_dispatcher(
         assert len(received) >= len(statuses)
     finally:
         unsubscribe(running_system, subscription)
+
+
+def test_an_enrichment_made_without_the_provider_is_announced_as_degraded(
+    running_system: System, webhook_host: WebhookReceiver, unique: str
+) -> None:
+    path = f"/hooks/degraded-{unique}"
+    subscription = subscribe(running_system, webhook_host, path, "product.enrichment_degraded")
+    running_system.restart("enricher", PROVIDER_FAILURE_RATE="1")  # the provider is down
+    try:
+        body = {"sku": f"DG-{unique}", "name": f"Degraded tee {unique}", "price": "5.00", "currency": "EUR"}
+        created = httpx.post(f"{running_system.api_url}/products", json=body, headers=WRITER)
+        assert created.status_code == 201, created.text
+        product_id = created.json()["id"]
+
+        def arrived() -> Received | None:
+            found = [r for r in webhook_host.at(path) if json.loads(r.body)["data"]["product_id"] == product_id]
+            return found[0] if found else None
+
+        delivered = wait_until(arrived, timeout=120, interval=0.2)
+        verify(subscription["secret"], delivered.headers, delivered.body)
+        payload = json.loads(delivered.body)
+        assert payload["type"] == "product.enrichment_degraded"
+        assert payload["data"] == {
+            "product_id": product_id,
+            "version": 1,
+            "degraded": ["keywords"],
+            "reason": "provider_unavailable",
+        }
+    finally:
+        running_system.restart("enricher")  # the provider back for the tests after this one
+        unsubscribe(running_system, subscription)
+    running_system.wait_until_consuming()
