@@ -273,3 +273,14 @@ def test_a_finished_job_is_announced_with_its_final_state(
     assert (kind, data["error"]) == ("import.failed", "the file is gzip-compressed")
     [(kind, data)] = announced(sessions, exhausted)
     assert (kind, data["state"]) == ("import.failed", "FAILED")
+
+
+def test_finished_deliveries_are_pruned_after_the_retention_and_pending_ones_stay(hooks: Hooks) -> None:
+    subscription = hooks.subscription("import.completed")
+    hooks.store.fan_out([event(), event()])
+    [done] = hooks.store.claim_due(1, timedelta(seconds=60))
+    hooks.store.record(done, AttemptResult(datetime.now(UTC), 200, None, 3), None)
+    assert hooks.store.prune(timedelta(days=1)) == 0  # too young
+    assert hooks.store.prune(timedelta(0)) == 1
+    [left] = hooks.deliveries(subscription)
+    assert left.state == "pending"

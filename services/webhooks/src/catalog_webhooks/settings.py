@@ -18,5 +18,10 @@ class WebhookSettings(ProcessorSettings):
     webhook_backoff_base_s: float = Field(default=60.0, description="Wait after the first failed attempt; doubles.")
     webhook_backoff_cap_s: float = Field(default=3600.0, description="Longest wait between two attempts.")
 
+    webhook_retention_days: float = Field(
+        default=30.0, description="Delivered and failed deliveries (with their attempts) are deleted after this."
+    )
+    webhook_prune_interval_s: float = 3600.0
+
     def retry_schedule(self) -> RetrySchedule:
         return RetrySchedule(self.webhook_max_attempts, self.webhook_backoff_base_s, self.webhook_backoff_cap_s)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -126,6 +126,30 @@ class DeliveryStore:
             )
             for r in claimed
         ]
+
+    def prune(self, older_than: timedelta, chunk: int = 1000) -> int:
+        """Delete finished deliveries (and their attempts) last changed more than `older_than` ago, a chunk per
+        transaction; pending ones stay whatever their age. Returns how many went."""
+        removed = 0
+        while True:
+            with self.sessions() as session, session.begin():
+                old = (
+                    select(webhook_deliveries.c.id)
+                    .where(
+                        webhook_deliveries.c.state != DeliveryState.PENDING.value,
+                        webhook_deliveries.c.updated_at < func.now() - older_than,
+                    )
+                    .limit(chunk)
+                    .with_for_update(skip_locked=True)
+                )
+                gone = session.execute(
+                    delete(webhook_deliveries)
+                    .where(webhook_deliveries.c.id.in_(old.scalar_subquery()))
+                    .returning(webhook_deliveries.c.id)
+                ).all()
+            removed += len(gone)
+            if len(gone) < chunk:
+                return removed
 
     def record(self, claimed: ClaimedDelivery, result: AttemptResult, retry_in_s: float | None) -> bool:
         """The attempt, and what it leaves the delivery in: delivered, due again in `retry_in_s`, or failed (None).

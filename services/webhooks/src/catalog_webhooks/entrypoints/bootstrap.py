@@ -1,6 +1,7 @@
 """The webhooks service's composition root: picks the adapters for the settings and wires them into the service
 layer."""
 
+import asyncio
 from datetime import timedelta
 
 from catalog_kit.db import make_engine, make_session_factory
@@ -42,9 +43,11 @@ def build(settings: WebhookSettings) -> Processor:
     processor.batch_agent(IMPORT_OUTCOMES, fan_out.events)
     processor.batch_agent(PRODUCT, fan_out.events)  # product.enriched that degraded
     processor.timer(settings.webhook_poll_interval_s)(loop.run_due)
+    retention = timedelta(days=settings.webhook_retention_days)
 
-    async def close() -> None:
-        sender.close()
+    async def prune() -> None:
+        await asyncio.to_thread(store.prune, retention)
 
-    processor.on_shutdown(close)
+    processor.timer(settings.webhook_prune_interval_s)(prune)
+    # The client is not closed on shutdown: attempts still in flight finish (and are recorded) as the process exits.
     return processor
