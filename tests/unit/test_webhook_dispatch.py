@@ -3,6 +3,7 @@ outage of our own database uses up no attempt."""
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -10,7 +11,7 @@ import pytest
 import sqlalchemy.exc
 
 from catalog_core.domain.webhooks import new_secret
-from catalog_webhooks.adapters.deliveries import AttemptResult, ClaimedDelivery
+from catalog_webhooks.adapters.deliveries import AttemptResult, ClaimedDelivery, Outcome
 from catalog_webhooks.domain.backoff import RetrySchedule
 from catalog_webhooks.domain.signing import verify
 from catalog_webhooks.service_layer.dispatch import DeliveryLoop
@@ -43,9 +44,9 @@ class Store:
             raise sqlalchemy.exc.OperationalError("SELECT", {}, psycopg.OperationalError("connection refused"))
         return self.batches.pop(0) if self.batches else []
 
-    def record(self, delivery: ClaimedDelivery, result: AttemptResult, retry_in_s: float | None) -> bool:
-        self.recorded.append((delivery, result, retry_in_s))
-        return True
+    def record_many(self, outcomes: Sequence[Outcome]) -> list[bool]:
+        self.recorded += [(o.claimed, o.result, o.retry_in_s) for o in outcomes]
+        return [True] * len(outcomes)
 
 
 class Sender:

@@ -154,43 +154,58 @@ class DeliveryStore:
     def record(self, claimed: ClaimedDelivery, result: AttemptResult, retry_in_s: float | None) -> bool:
         """The attempt, and what it leaves the delivery in: delivered, due again in `retry_in_s`, or failed (None).
         False when the delivery was no longer this claim's (redelivered meanwhile): only the attempt is kept."""
-        if result.delivered:
-            state, next_at = DeliveryState.DELIVERED, None
-        elif retry_in_s is None:
-            state, next_at = DeliveryState.FAILED, None
-        else:
-            state, next_at = DeliveryState.PENDING, func.now() + timedelta(seconds=retry_in_s)
+        return self.record_many([Outcome(claimed, result, retry_in_s)])[0]
+
+    def record_many(self, outcomes: Sequence["Outcome"]) -> list[bool]:
+        """`record` for a batch's attempts, in one transaction (one commit per batch, not per delivery)."""
         with self.sessions() as session, session.begin():
-            number, token = session.execute(
-                update(webhook_deliveries)
-                .where(webhook_deliveries.c.id == claimed.id)
-                .values(attempts=webhook_deliveries.c.attempts + 1)
-                .returning(webhook_deliveries.c.attempts, webhook_deliveries.c.claim_token)
-            ).one()
-            session.execute(
-                insert(webhook_attempts).values(
-                    delivery_id=claimed.id,
-                    number=number,
-                    started_at=result.started_at,
-                    status_code=result.status_code,
-                    error=result.error,
-                    response_ms=result.response_ms,
-                )
-            )
-            if token != claimed.token:
-                return False
-            session.execute(
-                update(webhook_deliveries)
-                .where(webhook_deliveries.c.id == claimed.id)
-                .values(
-                    state=state.value,
-                    round_attempts=webhook_deliveries.c.round_attempts + 1,
-                    next_attempt_at=next_at,
-                    claim_token=None,
-                    last_status=result.status_code,
-                    last_error=result.error,
-                    delivered_at=func.now() if result.delivered else None,
-                    updated_at=func.now(),
-                )
-            )
-        return True
+            return [_record(session, o.claimed, o.result, o.retry_in_s) for o in outcomes]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    claimed: ClaimedDelivery
+    result: AttemptResult
+    retry_in_s: float | None  # None after a failure: the schedule ran out
+
+
+def _record(session: Session, claimed: ClaimedDelivery, result: AttemptResult, retry_in_s: float | None) -> bool:
+    if result.delivered:
+        state, next_at = DeliveryState.DELIVERED, None
+    elif retry_in_s is None:
+        state, next_at = DeliveryState.FAILED, None
+    else:
+        state, next_at = DeliveryState.PENDING, func.now() + timedelta(seconds=retry_in_s)
+    number, token = session.execute(
+        update(webhook_deliveries)
+        .where(webhook_deliveries.c.id == claimed.id)
+        .values(attempts=webhook_deliveries.c.attempts + 1)
+        .returning(webhook_deliveries.c.attempts, webhook_deliveries.c.claim_token)
+    ).one()
+    session.execute(
+        insert(webhook_attempts).values(
+            delivery_id=claimed.id,
+            number=number,
+            started_at=result.started_at,
+            status_code=result.status_code,
+            error=result.error,
+            response_ms=result.response_ms,
+        )
+    )
+    if token != claimed.token:
+        return False
+    session.execute(
+        update(webhook_deliveries)
+        .where(webhook_deliveries.c.id == claimed.id)
+        .values(
+            state=state.value,
+            round_attempts=webhook_deliveries.c.round_attempts + 1,
+            next_attempt_at=next_at,
+            claim_token=None,
+            last_status=result.status_code,
+            last_error=result.error,
+            delivered_at=func.now() if result.delivered else None,
+            updated_at=func.now(),
+        )
+    )
+    return True

@@ -1,10 +1,15 @@
 """POSTs a signed delivery through the platform's outbound client (its policy refuses internal addresses)."""
 
+import contextlib
 import time
 from datetime import UTC, datetime
 
-from catalog_kit.outbound import OutboundClient, OutboundError
+import httpx
+
+from catalog_kit.outbound import OutboundClient, OutboundError, read_body
 from catalog_webhooks.adapters.deliveries import AttemptResult
+
+MAX_RESPONSE_BYTES = 64 * 1024
 
 
 class HttpSender:
@@ -28,7 +33,10 @@ class HttpSender:
                 content=body,
             ) as response:
                 status = response.status_code
-                # The receiver's body is not read: only its status counts, and a large one must not cost us.
+                # Only the status counts; a short body is read all the same so that the connection can be used
+                # again (an unread one is closed). A long or slow one is left: the status is known.
+                with contextlib.suppress(OutboundError, httpx.HTTPError):
+                    read_body(response, MAX_RESPONSE_BYTES)
             error = None if 200 <= status < 300 else f"http_{status}"
         except OutboundError as exc:
             error = exc.reason.value
