@@ -241,3 +241,35 @@ def test_an_enrichment_made_without_the_provider_is_announced_as_degraded(
         running_system.restart("enricher")  # the provider back for the tests after this one
         unsubscribe(running_system, subscription)
     running_system.wait_until_consuming()
+
+
+def test_a_delivery_that_ran_out_of_attempts_is_failed_and_goes_out_when_redelivered(
+    running_system: System, webhook_host: WebhookReceiver, unique: str
+) -> None:
+    path = f"/hooks/down-{unique}"
+    webhook_host.script(path, *[503] * 5)  # WEBHOOK_MAX_ATTEMPTS (5) failures, then the receiver is back
+    subscription = subscribe(running_system, webhook_host, path, "import.completed")
+    try:
+        answer = httpx.post(f"{running_system.api_url}/admin/webhooks/{subscription['id']}/test", headers=ADMIN)
+        assert answer.status_code == 202, answer.text
+        webhook_id = answer.json()["webhook_id"]
+
+        failed = settled(running_system, subscription, webhook_id, attempts=5)
+        assert failed["state"] == "failed"
+        assert [a["error"] for a in failed["attempts"]] == ["http_503"] * 5
+        assert failed["next_attempt_at"] is None
+        received = [r for r in webhook_host.at(path) if r.headers["webhook-id"] == webhook_id]
+        assert [r.answered for r in received] == [503] * 5
+        assert json.loads(received[0].body)["type"] == "webhook.test"
+
+        redelivered = httpx.post(
+            f"{running_system.api_url}/admin/webhooks/deliveries/{failed['id']}/redeliver", headers=ADMIN
+        )
+        assert (redelivered.status_code, redelivered.json()["state"]) == (202, "pending")
+        delivered = settled(running_system, subscription, webhook_id, attempts=6)
+        assert delivered["state"] == "delivered"
+        assert [a["status_code"] for a in delivered["attempts"]] == [503] * 5 + [200]
+        last = [r for r in webhook_host.at(path) if r.headers["webhook-id"] == webhook_id][-1]
+        verify(subscription["secret"], last.headers, last.body)
+    finally:
+        unsubscribe(running_system, subscription)

@@ -2,6 +2,7 @@
 policy), deliveries made once per subscription and event, claimed by one dispatcher at a time, recorded under
 their claim; import outcomes written in the transaction that finishes the job."""
 
+import asyncio
 import json
 import uuid
 from collections.abc import Iterator
@@ -25,7 +26,9 @@ from catalog_kit.db import make_engine, make_session_factory
 from catalog_kit.outbox import OutboxWriter, outbox
 from catalog_schemas import validate_event
 from catalog_webhooks.adapters.deliveries import AttemptResult, DeliveryStore
+from catalog_webhooks.domain.backoff import RetrySchedule
 from catalog_webhooks.domain.events import WebhookEvent
+from catalog_webhooks.service_layer.dispatch import DeliveryLoop
 from tests.conftest import ADMIN_KEY, WRITE_KEY
 
 pytestmark = pytest.mark.integration
@@ -284,3 +287,22 @@ def test_finished_deliveries_are_pruned_after_the_retention_and_pending_ones_sta
     assert hooks.store.prune(timedelta(0)) == 1
     [left] = hooks.deliveries(subscription)
     assert left.state == "pending"
+
+
+def test_a_database_that_is_down_sends_nothing_and_counts_no_attempt() -> None:
+    """A real connection refused (nothing listens on port 1): the loop waits; no attempt is made or spent."""
+    engine = make_engine("postgresql+psycopg://postgres@127.0.0.1:1/catalog", pool_size=1)
+    sent: list[str] = []
+
+    class Sender:
+        def post(self, url: str, headers: dict[str, str], body: bytes) -> AttemptResult:
+            sent.append(url)
+            return AttemptResult(datetime.now(UTC), 200, None, 1)
+
+    try:
+        loop = DeliveryLoop(DeliveryStore(make_session_factory(engine)), Sender(), RetrySchedule())
+        assert asyncio.run(loop.run_due()) == 0
+        assert asyncio.run(loop.run_due()) == 0  # still down: still waiting, not failing
+    finally:
+        engine.dispose()
+    assert sent == []
