@@ -92,7 +92,10 @@ class Enricher:
 
     async def _compute(self, facts: Sequence[ProductFacts]) -> list[EnrichmentResult]:
         keywords = await self._provider_keywords(facts)
-        return [enrich(one, self.taxonomy, extra) for one, extra in zip(facts, keywords, strict=True)]
+        return [
+            enrich(one, self.taxonomy, extra or (), degraded=() if extra is not None else ("keywords",))
+            for one, extra in zip(facts, keywords, strict=True)
+        ]
 
     async def _save(
         self, pending: Sequence[tuple[int, Change]], results: Sequence[EnrichmentResult]
@@ -111,10 +114,10 @@ class Enricher:
                 outcomes.update(zip(positions, saved, strict=True))
         return [outcomes[n] for n in range(len(pending))]
 
-    async def _provider_keywords(self, facts: Sequence[ProductFacts]) -> list[tuple[str, ...]]:
-        """Keywords from the external provider per product, at most `lookup_concurrency` lookups at a time; without
-        them the local rules still give a useful result."""
-        keywords: list[tuple[str, ...]] = [()] * len(facts)
+    async def _provider_keywords(self, facts: Sequence[ProductFacts]) -> list[tuple[str, ...] | None]:
+        """Keywords from the external provider per product, at most `lookup_concurrency` lookups at a time; None
+        where it was unavailable: the local rules still give a useful result, marked degraded."""
+        keywords: list[tuple[str, ...] | None] = [None] * len(facts)
         failures: list[str] = []
         queue = iter(enumerate(facts))  # shared by the workers: each product is taken by exactly one
 

@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from catalog_importer.adapters.jobs import ClaimRules, JobClaims
+from catalog_importer.adapters.jobs import ClaimRules, JobClaims, OutcomeAnnouncer
 from catalog_importer.adapters.ledger import Ledger
 from catalog_importer.service_layer.dispatcher import Dispatcher
 from catalog_importer.service_layer.import_requests import ImportRequests
@@ -30,6 +30,8 @@ def dispatcher(settings: ImporterSettings) -> Dispatcher:
             stale_after=timedelta(seconds=settings.import_stale_after_s),
             max_attempts=settings.import_max_attempts,
         ),
+        # Outcomes in the interactive lane: few, and someone waits for them (webhooks); never behind a feed's rows.
+        announce=OutcomeAnnouncer(OutboxWriter(SOURCE, settings.public_base_url), settings.public_base_url),
     )
     runner = JobRunner(
         sessions,

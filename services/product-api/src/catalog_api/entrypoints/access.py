@@ -31,6 +31,16 @@ ACCESS = AccessTable(
         ("GET", "/imports/{job_id}/lineage"): Scope.READ,
         ("POST", "/imports/{job_id}/retry-failed"): Scope.WRITE,
         ("POST", "/imports/{job_id}/cancel"): Scope.WRITE,
+        # Webhooks send platform events to URLs of the subscriber's choosing, signed with secrets: operators only.
+        ("POST", "/admin/webhooks"): Scope.ADMIN,
+        ("GET", "/admin/webhooks"): Scope.ADMIN,
+        ("GET", "/admin/webhooks/{subscription_id}"): Scope.ADMIN,
+        ("PATCH", "/admin/webhooks/{subscription_id}"): Scope.ADMIN,
+        ("DELETE", "/admin/webhooks/{subscription_id}"): Scope.ADMIN,
+        ("POST", "/admin/webhooks/{subscription_id}/rotate-secret"): Scope.ADMIN,
+        ("POST", "/admin/webhooks/{subscription_id}/test"): Scope.ADMIN,
+        ("GET", "/admin/webhooks/{subscription_id}/deliveries"): Scope.ADMIN,
+        ("POST", "/admin/webhooks/deliveries/{delivery_id}/redeliver"): Scope.ADMIN,
         # Probes and event contracts are for anyone who runs or consumes the platform.
         ("GET", "/healthz"): PUBLIC,
         ("GET", "/readyz"): PUBLIC,

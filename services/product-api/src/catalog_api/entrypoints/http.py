@@ -9,7 +9,7 @@ import uvicorn
 from fastapi import Depends, FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog_api.entrypoints import contracts, deps, health, imports, media, problems, products
+from catalog_api.entrypoints import contracts, deps, health, imports, media, problems, products, webhooks
 from catalog_api.entrypoints.access import ACCESS
 from catalog_api.settings import ApiSettings
 from catalog_http.access import check_decided
@@ -61,6 +61,7 @@ def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = N
     complete_openapi(app, query_maximums={"limit": settings.page_size_max}, access=ACCESS)
     for router in (products.router, health.router, imports.router, media.router, contracts.router):
         app.include_router(router)
+    app.include_router(webhooks.router)
     check_decided(app, ACCESS)
     if tracing.enabled():
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
