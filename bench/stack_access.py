@@ -27,6 +27,7 @@ COMMANDS = {
     "importer": "catalog-importer",
     "media": "catalog-media",
     "outbox-relay": "catalog-relay",
+    "webhooks": "catalog-webhooks",
 }
 
 

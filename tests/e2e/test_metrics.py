@@ -20,7 +20,7 @@ from tests.support import wait_until
 
 pytestmark = pytest.mark.e2e
 
-PROCESSORS = ("indexer", "enricher", "importer", "media")
+PROCESSORS = ("indexer", "enricher", "importer", "media", "webhooks")
 CONSUMER_FAMILIES = (
     "catalog_consumer_lag",
     "catalog_consumer_records",

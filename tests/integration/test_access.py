@@ -31,6 +31,7 @@ from catalog_api.entrypoints.http import create_app
 from catalog_api.settings import ApiSettings
 from catalog_core.adapters.imports import import_jobs
 from catalog_core.adapters.tables import products
+from catalog_core.adapters.webhooks import webhook_deliveries, webhook_subscriptions
 from catalog_http.access import PUBLIC
 from catalog_indexer.entrypoints.access import ACCESS as SEARCH_ACCESS
 from catalog_indexer.entrypoints.search_api import create_app as create_search_app
@@ -109,10 +110,19 @@ def fixtures(setup: Setup) -> dict[str, str]:
         "/products", json={"sku": sku, "name": "Tee", "price": "1.00", "currency": "EUR"}, headers=bearer(WRITE_KEY)
     )
     job = setup.api.post("/imports", files={"file": FEED}, data={"format": "csv"}, headers=bearer(WRITE_KEY))
-    assert (product.status_code, job.status_code) == (201, 202)
+    hook = setup.api.post(
+        "/admin/webhooks",
+        json={"url": "https://hooks.example.com/catalog", "event_types": ["import.completed"]},
+        headers=bearer(ADMIN_KEY),
+    )
+    assert (product.status_code, job.status_code, hook.status_code) == (201, 202, 201)
+    delivery = setup.api.post(f"/admin/webhooks/{hook.json()['id']}/test", headers=bearer(ADMIN_KEY))
+    assert delivery.status_code == 202
     return {
         "product_id": product.json()["id"],
         "job_id": job.json()["id"],
+        "subscription_id": hook.json()["id"],
+        "delivery_id": delivery.json()["id"],
         "key": "media/00/none.webp",
         "name": "product.created.v1.json",
     }
@@ -131,6 +141,8 @@ def state(setup: Setup, ids: dict[str, str]) -> tuple[Any, ...]:
             ).all(),
             s.execute(select(func.count()).select_from(import_jobs)).scalar_one(),
             s.execute(select(func.count()).select_from(api_keys)).scalar_one(),
+            sorted(tuple(r) for r in s.execute(select(webhook_subscriptions.c.url, webhook_subscriptions.c.secret))),
+            sorted(tuple(r) for r in s.execute(select(webhook_deliveries.c.id, webhook_deliveries.c.state))),
         )
 
 

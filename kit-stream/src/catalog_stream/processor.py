@@ -28,6 +28,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import Field
 
+from catalog_kit import tracing
 from catalog_kit.envelope import EventEnvelope
 from catalog_kit.jsonlog import configure_logging
 from catalog_kit.settings import CatalogSettings
@@ -35,6 +36,7 @@ from catalog_schemas.topics import BULK_LANES, Lane, Topic, dead_letter_topic, l
 from catalog_stream.client_config import connection
 from catalog_stream.failures import Failure, PermanentFailure, classify
 from catalog_stream.health import ConsumerHealth, HealthServer, sleep_until
+from catalog_stream.tracing import HandlingSpans
 
 __all__ = ["BatchHandler", "Handler", "PermanentFailure", "Processor", "ProcessorSettings"]
 
@@ -134,6 +136,7 @@ class Processor:
     def run(self) -> None:
         """Consume until SIGTERM/SIGINT: stop taking records, finish the one in hand, commit, exit."""
         configure_logging(self.name, self.settings.log_level)
+        tracing.configure(self.name)
         asyncio.run(self._run_until_signalled())
 
     def stop(self) -> None:
@@ -270,21 +273,32 @@ class Processor:
         handler = self._handlers[partition.topic]
         started = time.perf_counter()
         isolated = False
-        if partition.topic in self._batched and len(records) > 1:
-            isolated = not await self._handle_batch(records, handler)
-        else:
-            for record in records:
-                await self._handle(record, handler)
+        spans = (
+            HandlingSpans(self.name, self.group_id, partition.topic, partition.partition, records)
+            if tracing.enabled()
+            else None
+        )
+        try:
+            if partition.topic in self._batched and len(records) > 1:
+                isolated = not await self._handle_batch(records, handler, spans)
+            else:
+                for record in records:
+                    await self._handle(record, handler, spans)
+        finally:
+            if spans is not None:
+                spans.end()
         await self._commit(partition, records[-1].offset + 1)
         self.health.progressed(len(records))
         self.health.metrics.handled(partition.topic, len(records), time.perf_counter() - started, isolated=isolated)
 
-    async def _handle_batch(self, records: Sequence[ConsumerRecord[Any, Any]], handler: BatchHandler) -> bool:
+    async def _handle_batch(
+        self, records: Sequence[ConsumerRecord[Any, Any]], handler: BatchHandler, spans: HandlingSpans | None = None
+    ) -> bool:
         """Apply the records as one batch; an outage retries it, any other failure isolates record by record.
 
         True when the batch applied whole, False when it was handled record by record."""
         try:
-            events = [EventEnvelope.from_kafka(_headers(r), r.value) for r in records]
+            events = [_envelope(r, _headers(r), spans) for r in records]
 
             async def apply() -> None:
                 await handler(events)
@@ -300,10 +314,12 @@ class Processor:
                 extra={**first, "records": len(records), "error": _describe(exc)},
             )
         for record in records:
-            await self._handle(record, handler)
+            await self._handle(record, handler, spans)
         return False
 
-    async def _handle(self, record: ConsumerRecord[Any, Any], handler: BatchHandler) -> None:
+    async def _handle(
+        self, record: ConsumerRecord[Any, Any], handler: BatchHandler, spans: HandlingSpans | None = None
+    ) -> None:
         """Handle one record: an outage is retried without limit, other failures a few times, then dead-lettered."""
         headers = _headers(record)
         failures = 0
@@ -330,11 +346,13 @@ class Processor:
                 wait_max=self.settings.retry_backoff_cap_s,
             ):
                 with attempt:
-                    await handler([EventEnvelope.from_kafka(headers, record.value)])
+                    await handler([_envelope(record, headers, spans)])
         except Exception as exc:
             if classify(exc) is Failure.INFRASTRUCTURE:
                 raise _Stopped from exc
             self.health.infrastructure_back()
+            if spans is not None:
+                spans.failed(record, exc)
             await self.dead_letter(record, headers, exc, max(failures, 1))
             return
         self.health.infrastructure_back()
@@ -479,6 +497,14 @@ async def _logged(job: Periodic, message: str) -> None:
 
 def _describe(exc: BaseException, limit: int = 300) -> str:
     return f"{type(exc).__name__}: {exc}"[:limit]
+
+
+def _envelope(
+    record: ConsumerRecord[Any, Any], headers: Sequence[tuple[str, bytes]], spans: HandlingSpans | None
+) -> EventEnvelope:
+    """The record's event; with traces on, carrying the context of its handling span (see `tracing.py`)."""
+    event = EventEnvelope.from_kafka(headers, record.value)
+    return event if spans is None else spans.continued(record, event)
 
 
 def _headers(record: ConsumerRecord[Any, Any]) -> list[tuple[str, bytes]]:

@@ -52,7 +52,7 @@ def bin_path(command: str) -> str:
 
 
 # The services with a health port of their own, in the order of their ports after the search API's.
-HEALTH_SERVICES = ("indexer", "enricher", "importer", "media", "outbox-relay")
+HEALTH_SERVICES = ("indexer", "enricher", "importer", "media", "outbox-relay", "webhooks")
 
 
 def platform_services(api_port: int, search_port: int, health_ports: Sequence[int] | None = None) -> list[Service]:
@@ -67,6 +67,7 @@ def platform_services(api_port: int, search_port: int, health_ports: Sequence[in
         Service("enricher", "catalog-enricher", health_port=health["enricher"]),
         Service("importer", "catalog-importer", health_port=health["importer"]),
         Service("media", "catalog-media", health_port=health["media"]),
+        Service("webhooks", "catalog-webhooks", health_port=health["webhooks"]),
     ]
 
 

@@ -4,6 +4,7 @@ from pydantic import Field
 from sqlalchemy.engine import make_url
 
 from catalog_kit.settings import CatalogSettings
+from catalog_schemas.topics import PROCESSORS
 
 
 class RelaySettings(CatalogSettings):
@@ -42,7 +43,7 @@ class RelaySettings(CatalogSettings):
     health_host: str = "127.0.0.1"
     health_port: int = Field(default=0, description="Port of /healthz, /readyz and /metrics; 0: any free port.")
     relay_lag_groups: str = Field(
-        default="catalog-indexer,catalog-enricher,catalog-importer,catalog-media",
+        default=",".join(f"catalog-{processor}" for processor in PROCESSORS),
         description="Consumer groups whose lag /metrics reports (comma-separated); empty: none.",
     )
     relay_lag_interval_s: float = Field(default=5.0, gt=0, description="How often the groups' lag is read.")

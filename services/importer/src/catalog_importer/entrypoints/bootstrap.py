@@ -3,7 +3,7 @@
 import asyncio
 from datetime import timedelta
 
-from catalog_importer.adapters.jobs import ClaimRules, JobClaims
+from catalog_importer.adapters.jobs import ClaimRules, JobClaims, OutcomeAnnouncer
 from catalog_importer.adapters.ledger import Ledger
 from catalog_importer.adapters.metrics import ImportMetrics
 from catalog_importer.service_layer.dispatcher import Dispatcher
@@ -32,6 +32,8 @@ def dispatcher(settings: ImporterSettings, metrics: ImportMetrics | None = None)
             stale_after=timedelta(seconds=settings.import_stale_after_s),
             max_attempts=settings.import_max_attempts,
         ),
+        # Outcomes in the interactive lane: few, and someone waits for them (webhooks); never behind a feed's rows.
+        announce=OutcomeAnnouncer(OutboxWriter(SOURCE, settings.public_base_url), settings.public_base_url),
     )
     runner = JobRunner(
         sessions,

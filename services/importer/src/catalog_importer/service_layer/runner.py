@@ -31,6 +31,7 @@ from catalog_importer.domain.tally import Tally
 from catalog_importer.service_layer.chunks import ChunkResult, ChunkWriter
 from catalog_importer.service_layer.job_records import JobProgress, LedgerOn
 from catalog_importer.service_layer.pipeline import Baton, ChunkTurns
+from catalog_kit import tracing
 from catalog_kit.object_store import ObjectNotFound, ObjectStore
 from catalog_kit.outbox import OutboxWriter
 
@@ -103,12 +104,18 @@ class JobRunner:
         job = claim.job
         context = {"job_id": str(job.id), "mode": str(job.mode), "attempt": job.attempts}
         log.info("import job started", extra={**context, "resume_at_row": job.next_row, "format": str(job.format)})
+        attributes = {"catalog.job_id": str(job.id), "catalog.job_mode": str(job.mode)}
+        with tracing.child_span("import job run", job.traceparent, attributes) as traceparent:
+            self._run(claim, stop, context, traceparent)
+
+    def _run(self, claim: Claim, stop: threading.Event, context: dict[str, object], traceparent: str | None) -> None:
+        job = claim.job
         try:
             retry = None
             if job.mode is JobMode.RETRY:
                 with self.sessions() as session:
                     retry = self.ledger(session).retryable(job.id, self.max_row_attempts)
-            writer = ChunkWriter(self.sessions, self.outbox, self.claims, self.ledger, claim, retry)
+            writer = ChunkWriter(self.sessions, self.outbox, self.claims, self.ledger, claim, retry, traceparent)
             rows = read_feed(
                 job.format, self._opener(job.object_key), Position(job.bytes_done, job.next_row, job.next_line)
             )

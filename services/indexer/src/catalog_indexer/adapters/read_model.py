@@ -14,7 +14,8 @@ from catalog_indexer.domain.document import CorePart, DocumentPart, EnrichmentPa
 # writers of overlapping batches lock them in the same order and cannot deadlock.
 #
 # The search columns are derived here, from the row as it will be (EXCLUDED for the incoming part, d for the parts
-# the row keeps), and `indexed_at` is set only when a guard lets the row change: it dates the last change.
+# the row keeps), and `indexed_at` is set only when a guard lets the row change: it dates the last change;
+# `core_indexed_at` / `enrichment_indexed_at` date the part's last change (lineage), from the same clock reading.
 _CORE = text("""
 WITH batch AS (
     SELECT * FROM jsonb_to_recordset(CAST(:parts AS jsonb)) AS r(
@@ -23,18 +24,18 @@ WITH batch AS (
 ), changed AS (
     INSERT INTO search.documents AS d
         (product_id, core_version, deleted, sku, skus, name, brand, description, price, price_text, currency, status,
-         created_at, updated_at, document, fuzzy, indexed_at)
+         created_at, updated_at, document, fuzzy, indexed_at, core_indexed_at)
     SELECT product_id, version, false, sku, skus, name, brand, description, price, price_text, currency, status,
            created_at, updated_at, search.document_of(name, brand, '{}', NULL, description),
-           search.fuzzy_of(name, brand), clock_timestamp()
-    FROM batch ORDER BY product_id
+           search.fuzzy_of(name, brand), stamp, stamp
+    FROM batch, clock_timestamp() AS stamp ORDER BY product_id
     ON CONFLICT (product_id) DO UPDATE SET
         core_version = EXCLUDED.core_version, deleted = false, sku = EXCLUDED.sku, skus = EXCLUDED.skus,
         name = EXCLUDED.name, brand = EXCLUDED.brand, description = EXCLUDED.description, price = EXCLUDED.price,
         price_text = EXCLUDED.price_text, currency = EXCLUDED.currency, status = EXCLUDED.status,
         created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at,
         document = search.document_of(EXCLUDED.name, EXCLUDED.brand, d.keywords, d.category, EXCLUDED.description),
-        fuzzy = EXCLUDED.fuzzy, indexed_at = EXCLUDED.indexed_at
+        fuzzy = EXCLUDED.fuzzy, indexed_at = EXCLUDED.indexed_at, core_indexed_at = EXCLUDED.core_indexed_at
     WHERE d.core_version < EXCLUDED.core_version
     RETURNING d.product_id, d.fuzzy
 ), words AS (
@@ -62,17 +63,19 @@ RETURNING d.product_id
 
 _ENRICHMENT = text("""
 INSERT INTO search.documents AS d
-    (product_id, enrichment_version, keywords, category, slug, price_band, completeness, document, indexed_at)
+    (product_id, enrichment_version, keywords, category, slug, price_band, completeness, document, indexed_at,
+     enrichment_indexed_at)
 SELECT product_id, version, keywords, category, slug, price_band, completeness,
-       search.document_of(NULL, NULL, keywords, category, NULL), clock_timestamp()
+       search.document_of(NULL, NULL, keywords, category, NULL), stamp, stamp
 FROM jsonb_to_recordset(CAST(:parts AS jsonb)) AS r(
-    product_id uuid, version bigint, keywords text[], category text, slug text, price_band text, completeness numeric)
+    product_id uuid, version bigint, keywords text[], category text, slug text, price_band text, completeness numeric),
+    clock_timestamp() AS stamp
 ORDER BY product_id
 ON CONFLICT (product_id) DO UPDATE SET
     enrichment_version = EXCLUDED.enrichment_version, keywords = EXCLUDED.keywords, category = EXCLUDED.category,
     slug = EXCLUDED.slug, price_band = EXCLUDED.price_band, completeness = EXCLUDED.completeness,
     document = search.document_of(d.name, d.brand, EXCLUDED.keywords, EXCLUDED.category, d.description),
-    indexed_at = EXCLUDED.indexed_at
+    indexed_at = EXCLUDED.indexed_at, enrichment_indexed_at = EXCLUDED.enrichment_indexed_at
 WHERE d.enrichment_version < EXCLUDED.enrichment_version
 RETURNING d.product_id
 """)

@@ -15,6 +15,8 @@ ACCESS = AccessTable(
         ("GET", "/products"): PUBLIC,
         ("GET", "/products/{product_id}"): PUBLIC,
         ("GET", "/products/{product_id}/images"): PUBLIC,
+        # Pipeline timings are for the platform's integrators and operators, not for storefronts.
+        ("GET", "/products/{product_id}/lineage"): Scope.READ,
         ("GET", "/media/{key}"): PUBLIC,
         ("POST", "/products"): Scope.WRITE,
         ("PATCH", "/products/{product_id}"): Scope.WRITE,
@@ -26,8 +28,19 @@ ACCESS = AccessTable(
         ("GET", "/imports"): Scope.READ,
         ("GET", "/imports/{job_id}"): Scope.READ,
         ("GET", "/imports/{job_id}/rows"): Scope.READ,
+        ("GET", "/imports/{job_id}/lineage"): Scope.READ,
         ("POST", "/imports/{job_id}/retry-failed"): Scope.WRITE,
         ("POST", "/imports/{job_id}/cancel"): Scope.WRITE,
+        # Webhooks send platform events to URLs of the subscriber's choosing, signed with secrets: operators only.
+        ("POST", "/admin/webhooks"): Scope.ADMIN,
+        ("GET", "/admin/webhooks"): Scope.ADMIN,
+        ("GET", "/admin/webhooks/{subscription_id}"): Scope.ADMIN,
+        ("PATCH", "/admin/webhooks/{subscription_id}"): Scope.ADMIN,
+        ("DELETE", "/admin/webhooks/{subscription_id}"): Scope.ADMIN,
+        ("POST", "/admin/webhooks/{subscription_id}/rotate-secret"): Scope.ADMIN,
+        ("POST", "/admin/webhooks/{subscription_id}/test"): Scope.ADMIN,
+        ("GET", "/admin/webhooks/{subscription_id}/deliveries"): Scope.ADMIN,
+        ("POST", "/admin/webhooks/deliveries/{delivery_id}/redeliver"): Scope.ADMIN,
         # Probes and event contracts are for anyone who runs or consumes the platform.
         ("GET", "/healthz"): PUBLIC,
         ("GET", "/readyz"): PUBLIC,

@@ -44,6 +44,7 @@ from catalog_http.wiring import install_wiring, wiring_of
 from catalog_kit.envelope import valid_traceparent
 from catalog_kit.object_store import ObjectStore
 from catalog_kit.outbox import OutboxWriter
+from catalog_kit.tracing import current_traceparent
 
 PAGE_SIZE_DEFAULT = 50
 
@@ -106,8 +107,9 @@ DbSession = Annotated[Session, Depends(get_db_session)]
 
 
 async def get_traceparent(request: Request) -> str | None:
-    """The request's W3C `traceparent` if it is well-formed (carried into the events the request causes)."""
-    return valid_traceparent(request.headers.get("traceparent"))
+    """What the events a request causes continue: with traces on, the request's server span (itself a child of a
+    well-formed `traceparent` header); with them off, that header as it came."""
+    return current_traceparent() or valid_traceparent(request.headers.get("traceparent"))
 
 
 Traceparent = Annotated[str | None, Depends(get_traceparent)]

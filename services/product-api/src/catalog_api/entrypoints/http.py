@@ -9,7 +9,7 @@ import uvicorn
 from fastapi import Depends, FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog_api.entrypoints import contracts, deps, health, imports, media, problems, products
+from catalog_api.entrypoints import contracts, deps, health, imports, media, problems, products, webhooks
 from catalog_api.entrypoints.access import ACCESS
 from catalog_api.settings import ApiSettings
 from catalog_http import metrics
@@ -17,6 +17,7 @@ from catalog_http.access import check_decided
 from catalog_http.body_limit import BodySizeLimit
 from catalog_http.nul_characters import refuse_nul_characters
 from catalog_http.openapi import complete_openapi
+from catalog_kit import tracing
 from catalog_kit.db import make_engine, make_session_factory
 from catalog_kit.jsonlog import configure_logging
 from catalog_kit.object_store import LocalDirectoryStore, object_store
@@ -62,7 +63,14 @@ def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = N
     complete_openapi(app, query_maximums={"limit": settings.page_size_max}, access=ACCESS)
     for router in (products.router, health.router, imports.router, media.router, contracts.router, metrics.router):
         app.include_router(router)
+    app.include_router(webhooks.router)
     check_decided(app, ACCESS)
+    if tracing.enabled():
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        # A server span per request (continuing the caller's traceparent); the outbox rows a request writes carry
+        # its context. ASGI send/receive spans add nothing but volume; probes are not traced.
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="/healthz,/readyz", exclude_spans=["receive", "send"])
     contracts.prepare(settings.public_base_url)  # built now rather than on the first request
     return app
 
@@ -70,6 +78,7 @@ def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = N
 def main() -> None:
     settings = ApiSettings()
     configure_logging("product-api", settings.log_level)
+    tracing.configure("product-api")
     if not settings.env_keys():
         log.info("no API_KEYS: only keys stored with catalog-keys are accepted")
     uvicorn.run(

@@ -5,6 +5,7 @@ import signal
 import threading
 from types import FrameType
 
+from catalog_kit import tracing
 from catalog_kit.jsonlog import configure_logging
 from catalog_kit.kafka import client_config
 from catalog_relay.adapters.health_http import serve_health
@@ -18,6 +19,7 @@ log = logging.getLogger("catalog_relay")
 def main() -> None:
     settings = RelaySettings()
     configure_logging("outbox-relay", settings.log_level)
+    tracing.configure("outbox-relay")
     stop = threading.Event()
 
     def request_stop(signum: int, _: FrameType | None) -> None:

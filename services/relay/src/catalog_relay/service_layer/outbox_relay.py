@@ -7,11 +7,13 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from catalog_kit import tracing
 from catalog_relay.adapters.kafka_producer import Delivery
 from catalog_relay.adapters.outbox_table import OutboxRow
 from catalog_relay.domain.health import RelayHealth
 from catalog_relay.domain.leadership import Fenced, LostLeadership, ProducerBroken, SessionLost
 from catalog_relay.domain.ordering import PendingRow, rows_to_mark
+from catalog_relay.service_layer.publish_spans import PublishSpans
 from catalog_relay.settings import RelaySettings
 from catalog_schemas import Lane
 
@@ -169,7 +171,15 @@ class OutboxRelay:
         if not rows:
             return 0, 0
         fetched = time.monotonic()
-        delivery = publisher.publish(rows, self.settings.relay_delivery_timeout_s)
+        if tracing.enabled():
+            spans = PublishSpans(rows)
+            delivery = None
+            try:
+                delivery = publisher.publish(spans.rows, self.settings.relay_delivery_timeout_s)
+            finally:
+                spans.end(delivery)
+        else:
+            delivery = publisher.publish(rows, self.settings.relay_delivery_timeout_s)
         acknowledged_s = time.monotonic() - fetched
         if delivery.fatal is not None:
             raise ProducerBroken(delivery.fatal)
