@@ -271,6 +271,8 @@ class Processor:
 
     async def _handle_partition(self, partition: TopicPartition, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
         handler = self._handlers[partition.topic]
+        started = time.perf_counter()
+        isolated = False
         spans = (
             HandlingSpans(self.name, self.group_id, partition.topic, partition.partition, records)
             if tracing.enabled()
@@ -278,7 +280,7 @@ class Processor:
         )
         try:
             if partition.topic in self._batched and len(records) > 1:
-                await self._handle_batch(records, handler, spans)
+                isolated = not await self._handle_batch(records, handler, spans)
             else:
                 for record in records:
                     await self._handle(record, handler, spans)
@@ -287,11 +289,14 @@ class Processor:
                 spans.end()
         await self._commit(partition, records[-1].offset + 1)
         self.health.progressed(len(records))
+        self.health.metrics.handled(partition.topic, len(records), time.perf_counter() - started, isolated=isolated)
 
     async def _handle_batch(
         self, records: Sequence[ConsumerRecord[Any, Any]], handler: BatchHandler, spans: HandlingSpans | None = None
-    ) -> None:
-        """Apply the records as one batch; an outage retries it, any other failure isolates record by record."""
+    ) -> bool:
+        """Apply the records as one batch; an outage retries it, any other failure isolates record by record.
+
+        True when the batch applied whole, False when it was handled record by record."""
         try:
             events = [_envelope(r, _headers(r), spans) for r in records]
 
@@ -299,7 +304,7 @@ class Processor:
                 await handler(events)
 
             await self._outage_tolerant(apply)
-            return
+            return True
         except _Stopped:
             raise
         except Exception as exc:
@@ -310,6 +315,7 @@ class Processor:
             )
         for record in records:
             await self._handle(record, handler, spans)
+        return False
 
     async def _handle(
         self, record: ConsumerRecord[Any, Any], handler: BatchHandler, spans: HandlingSpans | None = None
@@ -326,6 +332,7 @@ class Processor:
                 return not self._stop.is_set()
             failures += 1
             if kind is Failure.TRANSIENT and failures < self.settings.retry_attempts:
+                self.health.metrics.retries.inc()
                 log.warning("processing failed; retrying", extra={**_record_ids(record), "error": _describe(exc)})
                 return True
             return False
@@ -373,7 +380,7 @@ class Processor:
             )
 
         await self._outage_tolerant(send)  # offsets move past the record only once its dead letter is durable
-        self.health.dead_lettered += 1
+        self.health.dead_letter_published()
         log.error(
             "record dead-lettered",
             extra={**_record_ids(record), "dlq_topic": self.dead_letters_topic.name, "error": reason["dlq_error"]},
@@ -439,6 +446,22 @@ class Processor:
         while not await sleep_until(self._stop, interval_s):
             await _logged(job, "periodic job failed")
 
+    async def record_start(self, partitions: set[TopicPartition]) -> None:
+        """Commit where the group starts on partitions it never committed on (their beginning, where it reads from
+        anyway), so that the broker knows every partition the group reads: its lag there (the relay's
+        `catalog_consumer_group_lag`) then shows records that wait while no member runs, from the first start on.
+
+        Runs in the rebalance, before this member fetched from the new partitions; should a first batch commit in
+        between, the next batch's commit moves the offset on again, and at worst records are handled twice (at
+        least once)."""
+        assert self._consumer is not None
+        try:
+            new = [p for p in partitions if await self._consumer.committed(p) is None]
+            if new:
+                await self._consumer.commit(await self._consumer.beginning_offsets(new))
+        except (KafkaError, IllegalStateError, CommitFailedError) as exc:
+            log.warning("start offsets not recorded", extra={**self._ids(), "error": _describe(exc)})
+
     def forget(self, partitions: set[TopicPartition]) -> None:
         """Drop what was known of partitions another member may now commit."""
         for partition in partitions:
@@ -457,6 +480,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self.processor.forget(set(assigned))
+        await self.processor.record_start(set(assigned))
         self.processor.health.assigned({(p.topic, p.partition) for p in assigned})
         log.info(
             "partitions assigned",

@@ -28,6 +28,13 @@ class Service:
             return f"http://127.0.0.1:{self.health_port}/readyz"
         return self.health_url
 
+    @property
+    def metrics_url(self) -> str | None:
+        """Where its Prometheus metrics are: the health port's `/metrics`, or the HTTP service's own."""
+        if self.health_port:
+            return f"http://127.0.0.1:{self.health_port}/metrics"
+        return self.health_url.removesuffix("/readyz") + "/metrics" if self.health_url else None
+
     def env(self) -> dict[str, str]:
         """What this one service gets on top of the stack's environment."""
         if not self.health_port:

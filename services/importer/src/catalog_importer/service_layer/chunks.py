@@ -3,7 +3,7 @@ outbox events, its ledger rows, and the job's progress — all committed togethe
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,7 +26,7 @@ from catalog_importer.domain.products import (
     plan,
     succeeded,
 )
-from catalog_importer.domain.tally import Previous, Tally
+from catalog_importer.domain.tally import Previous, Tally, row_counts
 from catalog_importer.service_layer.job_records import JobProgress, LedgerOn, RowLedger
 from catalog_importer.service_layer.pipeline import Baton
 from catalog_kit import tracing
@@ -42,6 +42,8 @@ class ChunkResult:
     tally: Tally
     cancel_requested: bool
     outcomes: int
+    by_status: Mapping[str, int] = field(default_factory=dict)  # this chunk's rows by status
+    failed_by_category: Mapping[str, int] = field(default_factory=dict)  # this chunk's failed rows by category
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,8 @@ class ChunkWriter:
             new_tally = after.tally().add(outcomes, previous)  # waits for the previous chunk's commit
             end = chunk[-1].rows[-1].end
             cancel = self.claims.record_progress(session, self.claim, end, new_tally, run_rows)
-        return ChunkResult(new_tally, cancel, len(outcomes))
+        by_status, failed_by_category = row_counts(outcomes)
+        return ChunkResult(new_tally, cancel, len(outcomes), by_status, failed_by_category)
 
     def _prepare(
         self,

@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 from enum import Enum
-from typing import BinaryIO, cast
+from typing import BinaryIO, Protocol, cast
 
 import stamina
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -67,6 +67,12 @@ class _End(Enum):
     STOPPED = "stopped"  # `stop` was set: handed back after the chunks in flight
 
 
+class ChunkObserver(Protocol):
+    """Told about every committed chunk (the metrics); called from the chunk threads."""
+
+    def chunk_committed(self, result: ChunkResult) -> None: ...
+
+
 class JobRunner:
     def __init__(
         self,
@@ -80,6 +86,7 @@ class JobRunner:
         max_row_attempts: int,
         retry_backoff: timedelta,
         chunk_slots: int = 2,
+        observer: ChunkObserver | None = None,
     ) -> None:
         self.sessions = sessions
         self.store = store
@@ -90,6 +97,7 @@ class JobRunner:
         self.max_row_attempts = max_row_attempts
         self.retry_backoff = retry_backoff
         self.turns = ChunkTurns(chunk_slots)  # shared by every job this runner runs
+        self.observer = observer
 
     def run(self, claim: Claim, stop: threading.Event) -> None:
         """Run the job until it ends or `stop` is set (then it is handed back at the next chunk boundary)."""
@@ -207,6 +215,8 @@ class JobRunner:
                 baton.abandon()  # committed, but the job ends here: the chunks after it roll back
             else:
                 baton.commit(result.tally)
+            if self.observer is not None:
+                self.observer.chunk_committed(result)
             return result
         finally:
             self.turns.release()

@@ -22,9 +22,16 @@ class SearchDocumentParts(Protocol):
     def apply_many(self, parts: Sequence[DocumentPart]) -> int: ...
 
 
+class IndexingObserver(Protocol):
+    """Told which events the read model has just committed (the freshness metric)."""
+
+    def committed(self, events: Sequence[EventEnvelope]) -> None: ...
+
+
 @dataclass
 class Indexer:
     documents: SearchDocumentParts
+    observer: IndexingObserver | None = None
 
     async def handle(self, event: EventEnvelope) -> None:
         """Apply the document part one event carries."""
@@ -41,6 +48,8 @@ class Indexer:
             return
         # apply_many folds the parts per product and kind itself: any mix of versions applies as one by one would.
         changed = await asyncio.to_thread(self.documents.apply_many, parts)
+        if self.observer is not None:
+            self.observer.committed([event for event in events if event.type in INDEXED_TYPES])
         log.debug(
             "indexed",
             extra={"events": len(events), "first_event_id": events[0].id, "parts": len(parts), "changed": changed},

@@ -111,6 +111,16 @@ class ImageWorker:
         return key
 
 
+class MediaObserver(Protocol):
+    """Told about image work as it happens (the metrics)."""
+
+    def started(self, images: int) -> None: ...
+
+    def ended(self, images: int) -> None: ...
+
+    def finished(self, made: Sequence[ImageOutcome], reused: int) -> None: ...
+
+
 @dataclass
 class MediaService:
     """Brings a product's media rows in line with its image list."""
@@ -118,6 +128,7 @@ class MediaService:
     worker: ImageWorker
     store: MediaRecords
     executor: Executor  # bounded: at most that many images are decoded at once
+    observer: MediaObserver | None = None
 
     async def process_products(self, changes: Sequence["ProductImages"], lane: Lane) -> None:
         """A batch of product changes: one query finds the few with media to process, each is then processed.
@@ -152,12 +163,20 @@ class MediaService:
             return SaveOutcome.UNCHANGED
         plan = plan_media(urls, stored, self.worker.renditions.fingerprint(), force)
         loop = asyncio.get_running_loop()
-        made = await asyncio.gather(
-            *(loop.run_in_executor(self.executor, self.worker.process, url, force) for url in plan.todo)
-        )
+        if self.observer is not None:
+            self.observer.started(len(plan.todo))
+        try:
+            made = await asyncio.gather(
+                *(loop.run_in_executor(self.executor, self.worker.process, url, force) for url in plan.todo)
+            )
+        finally:
+            if self.observer is not None:
+                self.observer.ended(len(plan.todo))
         outcomes = {**plan.reuse, **dict(zip(plan.todo, made, strict=True))}
         result = MediaResult(product_id, version, tuple(outcomes[url] for url in urls))
         saved = await asyncio.to_thread(self.store.save, result, lane, traceparent)
+        if self.observer is not None:
+            self.observer.finished(made, len(plan.reuse))
         failed = [o for o in made if o.status == "failed"]
         log.info(
             "media " + saved.value,

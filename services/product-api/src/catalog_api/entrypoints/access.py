@@ -44,6 +44,9 @@ ACCESS = AccessTable(
         # Probes and event contracts are for anyone who runs or consumes the platform.
         ("GET", "/healthz"): PUBLIC,
         ("GET", "/readyz"): PUBLIC,
+        # Counts and timings by route template and status: no catalog data, no ids, no keys. Public like the probes,
+        # so a scraper needs no key; a deployment keeps it off its public ingress (docs/metrics.md).
+        ("GET", "/metrics"): PUBLIC,
         ("GET", "/asyncapi.json"): PUBLIC,
         ("GET", "/schemas/{name}"): PUBLIC,
     },

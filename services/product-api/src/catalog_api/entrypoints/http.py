@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from catalog_api.entrypoints import contracts, deps, health, imports, media, problems, products, webhooks
 from catalog_api.entrypoints.access import ACCESS
 from catalog_api.settings import ApiSettings
+from catalog_http import metrics
 from catalog_http.access import check_decided
 from catalog_http.body_limit import BodySizeLimit
 from catalog_http.nul_characters import refuse_nul_characters
@@ -57,9 +58,10 @@ def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = N
         max_bytes=settings.max_body_bytes,
         streamed=(*imports.UPLOAD_PATHS, *media.IMAGE_UPLOAD_PATHS),
     )
+    app.add_middleware(metrics.RequestMetrics, service="product-api")  # outermost: every answer counts
     problems.install(app)
     complete_openapi(app, query_maximums={"limit": settings.page_size_max}, access=ACCESS)
-    for router in (products.router, health.router, imports.router, media.router, contracts.router):
+    for router in (products.router, health.router, imports.router, media.router, contracts.router, metrics.router):
         app.include_router(router)
     app.include_router(webhooks.router)
     check_decided(app, ACCESS)
