@@ -160,7 +160,7 @@ def test_no_key_is_a_bare_challenge(api: TestClient) -> None:
 
 def test_the_access_table_covers_exactly_the_documented_operations_of_both_apps(app: FastAPI) -> None:
     documented = {(method.upper(), path) for path, ops in app.openapi()["paths"].items() for method in ops}
-    assert documented == set(ACCESS.needs)
+    assert documented == set(ACCESS.needs) - ACCESS.undocumented
     search = create_search_app(IndexerSettings(database_url=NOWHERE))
     documented = {(method.upper(), path) for path, ops in search.openapi()["paths"].items() for method in ops}
     assert documented == set(SEARCH_ACCESS.needs)

@@ -2,6 +2,7 @@
 app and includes the routers; `main` is the `catalog-api` command."""
 
 import logging
+import secrets
 import tempfile
 from pathlib import Path
 
@@ -9,8 +10,21 @@ import uvicorn
 from fastapi import Depends, FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog_api.entrypoints import contracts, deps, health, imports, media, problems, products
+from catalog_api.entrypoints import (
+    console,
+    contracts,
+    dead_letters,
+    deps,
+    health,
+    import_streams,
+    imports,
+    media,
+    problems,
+    products,
+)
 from catalog_api.entrypoints.access import ACCESS
+from catalog_api.entrypoints.console_session import ConsoleSessions
+from catalog_api.service_layer.import_progress import StreamSlots
 from catalog_api.settings import ApiSettings
 from catalog_http.access import check_decided
 from catalog_http.body_limit import BodySizeLimit
@@ -49,6 +63,11 @@ def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = N
             outbox=OutboxWriter(SOURCE, settings.public_base_url),
             store=object_store(settings),
             staging=LocalDirectoryStore(STAGING_DIR),
+            console=ConsoleSessions(
+                settings.console_secret.get_secret_value() or secrets.token_urlsafe(32),
+                settings.console_session_hours * 3600,
+            ),
+            streams=StreamSlots(settings.import_events_max_streams),
         ),
     )
     app.add_middleware(
@@ -57,8 +76,18 @@ def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = N
         streamed=(*imports.UPLOAD_PATHS, *media.IMAGE_UPLOAD_PATHS),
     )
     problems.install(app)
+    console.install(app)
     complete_openapi(app, query_maximums={"limit": settings.page_size_max}, access=ACCESS)
-    for router in (products.router, health.router, imports.router, media.router, contracts.router):
+    for router in (
+        products.router,
+        health.router,
+        imports.router,
+        import_streams.router,
+        media.router,
+        contracts.router,
+        dead_letters.router,
+        console.router,
+    ):
         app.include_router(router)
     check_decided(app, ACCESS)
     contracts.prepare(settings.public_base_url)  # built now rather than on the first request
