@@ -62,16 +62,19 @@ def test_a_stream_sends_every_transition_then_the_counts_then_the_end() -> None:
         ("progress", "PROCESSING"),
     ]
     ids = [e.id for e in events]
-    assert ids[0] == "4-0" and ids[1] == "9-0" and ids[2].startswith("9-")
+    assert ids[0] == "4-0"
+    assert ids[1] == "9-0"
+    assert ids[2].startswith("9-")
     # Nothing changed: nothing sent.
     same, nothing = next_events(cursor, [], T0, view("PROCESSING", 0), False)
     assert (same, nothing) == (cursor, [])
-    later, more = next_events(
+    _later, more = next_events(
         cursor, [(12, {"state": "COMPLETED"})], T0 + timedelta(seconds=1), view("COMPLETED", 9), True
     )
     assert [e.event for e in more] == ["state", "progress", "end"]
     pairs = [tuple(map(int, i.split("-"))) for i in [*ids, *(e.id for e in more[:2])]]
-    assert pairs == sorted(pairs) and len(set(pairs)) == len(pairs)  # ids grow
+    assert pairs == sorted(pairs)
+    assert len(set(pairs)) == len(pairs)
 
 
 def test_a_resumed_stream_skips_what_the_client_saw() -> None:
