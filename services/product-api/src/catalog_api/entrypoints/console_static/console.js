@@ -49,7 +49,11 @@ function watchJob(section) {
       return li;
     }));
     const retrying = document.getElementById("job-retrying");
-    if (retrying) retrying.hidden = !(job.attempts > 0 && ["PENDING", "PROCESSING"].includes(job.state) && job.last_error);
+    if (retrying) {
+      // Running but retrying: an earlier attempt of this run failed and the job is being tried again.
+      retrying.hidden = !(job.attempts > 0 && ["PENDING", "PROCESSING"].includes(job.state) && job.last_error);
+      retrying.textContent = `retrying · attempt ${job.attempts}`;
+    }
   });
   source.addEventListener("state", (event) => {
     const change = JSON.parse(event.data);
@@ -62,9 +66,16 @@ function watchJob(section) {
     item.append(stateBadge(change.state), " ", when);
     document.getElementById("history").append(item);
   });
-  source.addEventListener("end", () => {
+  source.addEventListener("end", async () => {
     source.close();
     if (live) live.hidden = true;
+    // The ledger and the actions a finished job allows, from the server: no reload of the page.
+    const fresh = new DOMParser().parseFromString(await (await fetch(location.href)).text(), "text/html");
+    for (const id of ["ledger-section", "job-actions"]) {
+      const now = document.getElementById(id);
+      const then = fresh.getElementById(id);
+      if (now && then) now.replaceWith(then);
+    }
     section.dataset.finished = "true";
   });
 }
