@@ -5,10 +5,12 @@ dead letter and see it handled, discard another. Screenshots of every page go to
 
 import csv
 import io
+import json
 import os
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from catalog_stack.browser import chromium
 from catalog_stack.infra import Endpoints
 from tests.conftest import ADMIN_KEY, ROOT, WRITE_KEY, System
 from tests.feeds import supplier_feed
-from tests.support import wait_until
+from tests.support import consume, wait_until
 
 pytestmark = pytest.mark.e2e
 ARTIFACTS = ROOT / ".local" / "test" / "artifacts" / "console"
@@ -98,7 +100,11 @@ def watch_an_import(page: Page, system: System, unique: str) -> None:
     """The job page, opened before the job runs, follows it live to its end without a reload."""
     prefix = f"UI{unique}"
     feed = supplier_feed(prefix, f"Brand {prefix}", 6000)
-    hostile = "".join(f",{sku},Mug,Brand,1.00,EUR,,,\n" for sku in HOSTILE_SKUS).encode()
+    lines = io.StringIO()
+    csv.writer(lines, lineterminator="\n").writerows(
+        ["", sku, "Mug", "Brand", "1.00", "EUR", "", "", ""] for sku in HOSTILE_SKUS
+    )
+    hostile = lines.getvalue().encode()
     system.process("importer").stop()  # the job waits until the page watches it
     try:
         upload = httpx.post(
@@ -165,13 +171,12 @@ def watch_an_import(page: Page, system: System, unique: str) -> None:
     assert len(table) == int(page.locator("#rows-failed").inner_text())
 
 
-def dead_letter(endpoints: Endpoints, key: str, sku: str, version: int, error: str) -> None:
-    """What the indexer would have dead-lettered: a `product.deleted` of a real product (valid, so replayable)."""
-    value = f'{{"id": "{key}", "sku": "{sku}", "version": {version}, "deleted_at": "2026-11-24T10:00:00+00:00"}}'
+def dead_letter(endpoints: Endpoints, key: str, event_type: str, data: dict[str, Any], error: str) -> None:
+    """What the indexer would have dead-lettered: a valid event (so a replay sends it), with the `dlq_*` headers."""
     headers: list[tuple[str, str | bytes | None]] = [
         ("ce_specversion", b"1.0"),
         ("ce_id", str(uuid.uuid4()).encode()),
-        ("ce_type", b"product.deleted"),
+        ("ce_type", event_type.encode()),
         ("ce_source", b"/test"),
         ("ce_time", b"2026-11-24T10:00:00+00:00"),
         ("ce_subject", key.encode()),
@@ -184,7 +189,8 @@ def dead_letter(endpoints: Endpoints, key: str, sku: str, version: int, error: s
         ("dlq_time", str(time.time()).encode()),
     ]
     producer = Producer({"bootstrap.servers": endpoints.kafka_bootstrap_servers})
-    producer.produce(dead_letter_topic("indexer").name, key=key.encode(), value=value.encode(), headers=headers)
+    value = json.dumps(data).encode()
+    producer.produce(dead_letter_topic("indexer").name, key=key.encode(), value=value, headers=headers)
     assert producer.flush(10) == 0
 
 
@@ -196,8 +202,8 @@ def searchable(system: System, token: str) -> list[dict[str, Any]]:
 
 
 def replay_and_discard_dead_letters(page: Page, system: System, endpoints: Endpoints, unique: str) -> None:
-    """A replayed record is handled by the indexer (the product it deletes leaves search); a discarded one is
-    hidden from the open list and shown with what was done."""
+    """A replayed record is handled by the indexer (the newer version it carries becomes searchable); a discarded
+    one is hidden from the open list and shown with what was done."""
     token = f"dlq{unique}"
     created = httpx.post(
         f"{system.api_url}/products",
@@ -208,10 +214,20 @@ def replay_and_discard_dead_letters(page: Page, system: System, endpoints: Endpo
     assert created.status_code == 201
     product = created.json()
     wait_until(lambda: searchable(system, token), timeout=60, interval=0.2)
+    # The product's next version, as if the indexer had failed on it: its name carries a word nothing else has.
+    # (read in a thread of its own: the browser's driver holds this thread's event loop)
+    with ThreadPoolExecutor(1) as pool:
+        read = pool.submit(
+            consume, endpoints.kafka_bootstrap_servers, PRODUCT.name, [product["id"]], 1, 60.0, ["product.created"]
+        )
+        [published] = read.result()
+    renamed = f"renamed{unique}"
+    newer = {**published.event.data, "version": product["version"] + 1, "name": f"Dead letter {token} {renamed}"}
     error = f"RuntimeError: search database unavailable ({token})"
-    dead_letter(endpoints, product["id"], product["sku"], product["version"] + 1, error)
+    dead_letter(endpoints, product["id"], "product.updated", newer, error)
     other = str(uuid.uuid4())
-    dead_letter(endpoints, other, f"GONE-{token}", 3, f"RuntimeError: not needed ({token})")
+    gone = {"id": other, "sku": f"GONE-{token}", "version": 3, "deleted_at": "2026-11-24T10:00:00+00:00"}
+    dead_letter(endpoints, other, "product.deleted", gone, f"RuntimeError: not needed ({token})")
 
     page.click("nav a[data-nav=dead-letters]")
     page.click("a[data-processor=indexer]")
@@ -223,11 +239,16 @@ def replay_and_discard_dead_letters(page: Page, system: System, endpoints: Endpo
     # Inspect one: headers and payload.
     page.locator(f"tr[data-key='{product['id']}'] td a").click()
     expect(page.locator("#headers")).to_contain_text("dlq_error")
-    expect(page.locator("#payload")).to_contain_text(product["sku"])
+    expect(page.locator("#payload")).to_contain_text(renamed)
     shot(page, "08-dead-letter")
+
+    def renamed_in_search() -> bool:
+        return any(hit["id"] == product["id"] and renamed in hit["name"] for hit in searchable(system, renamed))
+
+    assert not renamed_in_search()
     page.click("button.primary:has-text('Replay')")
     expect(page.locator(".notice")).to_contain_text("Replayed 1 record")
-    wait_until(lambda: not searchable(system, token), timeout=90, interval=0.3)  # the indexer handled it
+    wait_until(lambda: renamed_in_search(), timeout=90, interval=0.3)  # the indexer handled it
 
     # Discard the other from the list.
     page.fill("input[name=q]", token)
