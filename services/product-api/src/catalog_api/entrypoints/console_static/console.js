@@ -71,7 +71,7 @@ function watchJob(section) {
     if (live) live.hidden = true;
     // The ledger and the actions a finished job allows, from the server: no reload of the page.
     const fresh = new DOMParser().parseFromString(await (await fetch(location.href)).text(), "text/html");
-    for (const id of ["ledger-section", "job-actions"]) {
+    for (const id of ["ledger-section", "job-actions", "job-facts"]) {
       const now = document.getElementById(id);
       const then = fresh.getElementById(id);
       if (now && then) now.replaceWith(then);
