@@ -157,7 +157,7 @@ def test_the_import_pages_list_search_and_show_a_job(console: TestClient, unique
 def dead_letter(endpoints: Endpoints, processor: str, key: str, sku: str, error: str) -> None:
     """A record as `processor` would have dead-lettered it: a valid product.deleted, so a replay sends it."""
     value = f'{{"id": "{key}", "sku": "{sku}", "version": 2, "deleted_at": "2026-11-24T10:00:00+00:00"}}'
-    headers = [
+    headers: list[tuple[str, str | bytes | None]] = [
         ("ce_specversion", b"1.0"),
         ("ce_id", str(uuid.uuid4()).encode()),
         ("ce_type", b"product.deleted"),
