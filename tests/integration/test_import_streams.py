@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,10 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from sqlalchemy import func, select, text
 
+from catalog_core.adapters.import_history import search_jobs
+from catalog_core.adapters.imports import import_rows
 from tests.conftest import ADMIN_KEY, OTHER_WRITE_KEY, WRITE_KEY, free_port
 from tests.feeds import supplier_feed
 from tests.imports import ImportSetup, import_setup
@@ -260,3 +264,21 @@ def _stream_opens(url: str, job_id: str) -> bool:
         client.stream("GET", f"{url}/imports/{job_id}/events", headers=bearer(WRITE_KEY)) as response,
     ):
         return response.status_code == 200
+
+
+def test_jobs_are_found_by_a_sku_of_their_ledger_through_its_index(served: Served, unique: str) -> None:
+    mine = submit(served, 20, f"SKU{unique}")
+    other = submit(served, 20, f"OTH{unique}")
+    for job_id in (mine, other):
+        served.setup.run(job_id)
+    sku = served.setup.rows(mine)[0]["sku"]
+    with served.setup.sessions() as session:
+        found = search_jobs(session, text=sku.lower(), states=None, before=None, limit=10)
+        assert [str(job.id) for job in found] == [mine]
+        assert search_jobs(session, text=f"{mine}", states=None, before=None, limit=10)[0].id == uuid.UUID(mine)
+        # The plan reads the ledger through the SKU index, whatever the ledgers' size.
+        session.execute(text("SET LOCAL enable_seqscan = off"))
+        statement = select(import_rows.c.job_id).where(func.lower(import_rows.c.sku) == sku.lower())
+        compiled = statement.compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True})
+        plan = "\n".join(row[0] for row in session.execute(text(f"EXPLAIN {compiled}")))
+        assert "import_rows_sku" in plan, plan

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, Table, Text, exists, func, or_, select
+from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, Table, Text, func, or_, select
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from catalog_core.adapters.imports import _row_view, import_jobs, import_rows, job_from_row
 from catalog_core.domain.imports import ImportJob, JobState, RowStatus
@@ -74,9 +75,10 @@ def search_jobs(
     if text:
         needle = text.strip()
         escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        matches = [
+        matches: list[ColumnElement[bool]] = [
             import_jobs.c.file_name.ilike(f"%{escaped}%", escape="\\"),
-            exists().where(import_rows.c.job_id == import_jobs.c.id, func.lower(import_rows.c.sku) == needle.lower()),
+            # Uncorrelated: read once through the `lower(sku)` index and hashed, not probed per job.
+            import_jobs.c.id.in_(select(import_rows.c.job_id).where(func.lower(import_rows.c.sku) == needle.lower())),
         ]
         job_id = _uuid(needle)
         if job_id is not None:

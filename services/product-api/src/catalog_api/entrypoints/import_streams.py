@@ -28,6 +28,8 @@ from catalog_api.entrypoints.problems import Problem
 from catalog_api.service_layer.import_progress import job_snapshot, ledger_entries
 from catalog_core.domain.imports import FINISHED, ImportJobNotFound
 from catalog_http.openapi import error_responses
+from catalog_http.problems import RETRY_AFTER_S
+from catalog_kit.outages import DATABASE_OUTAGES
 
 log = logging.getLogger("catalog_api.import_streams")
 router = APIRouter(prefix="/imports", tags=["imports"])
@@ -66,6 +68,11 @@ async def import_events(
                     job, new = await run_in_threadpool(job_snapshot, sessions, job_id, cursor.transition)
                 except ImportJobNotFound:
                     return
+                except DATABASE_OUTAGES as exc:
+                    # A database restart pauses the stream; the client keeps its place and sees what it missed.
+                    log.warning("job stream paused", extra={"job_id": str(job_id), "error": type(exc).__name__})
+                    await asyncio.sleep(RETRY_AFTER_S)
+                    continue
                 finished = job.state in FINISHED
                 cursor, batch = next_events(
                     cursor,
