@@ -139,6 +139,10 @@ def test_the_import_pages_list_search_and_show_a_job(console: TestClient, unique
     assert job["id"] not in console.get("/console/imports", params={"q": f"nothing-{unique}"}).text
     assert job["id"] in console.get("/console/imports", params={"state": "PENDING"}).text
     assert job["id"] not in console.get("/console/imports", params={"state": "FAILED"}).text
+    row = f'data-job="{job["id"]}"'
+    assert row in console.get("/console/imports", params={"mode": "import", "q": job["id"]}).text
+    assert row not in console.get("/console/imports", params={"mode": "retry", "q": job["id"]}).text
+    assert console.get("/console/imports", params={"mode": "bogus"}).status_code == 422
     page = console.get(f"/console/imports/{job['id']}")
     assert page.status_code == 200
     assert f"/imports/{job['id']}/events" in page.text

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from catalog_core.adapters.imports import _row_view, import_jobs, import_rows, job_from_row
-from catalog_core.domain.imports import ImportJob, JobState, RowStatus
+from catalog_core.domain.imports import ImportJob, JobMode, JobState, RowStatus
 
 metadata = MetaData()
 
@@ -62,6 +62,7 @@ def search_jobs(
     before: uuid.UUID | None,
     limit: int,
     submitted_by: str | None = None,
+    mode: JobMode | None = None,
 ) -> list[ImportJob]:
     """Jobs newest first (keyset on the time-ordered id), matching `text` as a job id, part of a file name or a
     SKU in the job's ledger (through the `lower(sku)` index)."""
@@ -70,6 +71,8 @@ def search_jobs(
         query = query.where(import_jobs.c.state.in_([str(s) for s in states]))
     if submitted_by is not None:
         query = query.where(import_jobs.c.submitted_by == submitted_by)
+    if mode is not None:
+        query = query.where(import_jobs.c.mode == str(mode))
     if before is not None:
         query = query.where(import_jobs.c.id < before)
     if text:

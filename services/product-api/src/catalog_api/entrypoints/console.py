@@ -42,7 +42,7 @@ from catalog_api.service_layer.dead_letters import DeadLetterDesk
 from catalog_api.service_layer.imports import ImportRequests
 from catalog_core.adapters.import_history import ledger_row, search_jobs, transitions
 from catalog_core.adapters.imports import ImportJobRepository
-from catalog_core.domain.imports import FINISHED, ImportJobNotFound, JobConflict, JobState
+from catalog_core.domain.imports import FINISHED, ImportJobNotFound, JobConflict, JobMode, JobState
 from catalog_kit.dead_letters import DeadLetter
 from catalog_schemas.topics import PROCESSORS
 
@@ -210,17 +210,19 @@ def imports_page(
     sessions: Sessions,
     caller: Caller,
     state: Annotated[list[JobState] | None, Query()] = None,
+    mode: JobMode | None = None,
     q: Annotated[str, Query(max_length=200)] = "",
     cursor: str | None = None,
 ) -> HTMLResponse:
-    """Jobs newest first, filtered by state and searched by job id, file name or SKU; keyset paging."""
+    """Jobs newest first, filtered by state and kind (import, retry run) and searched by job id, file name or SKU;
+    keyset paging."""
     before = decode_cursor(cursor, uuid.UUID)
     with sessions() as session:
-        found = search_jobs(session, text=q or None, states=state, before=before, limit=PAGE + 1)
+        found = search_jobs(session, text=q or None, states=state, before=before, limit=PAGE + 1, mode=mode)
     jobs = found[:PAGE]
     now = datetime.now(UTC)
     next_cursor = encode_cursor(str(jobs[-1].id)) if len(found) > PAGE else None
-    params = [("state", str(s)) for s in state or ()] + ([("q", q)] if q else [])
+    params = [("state", str(s)) for s in state or ()] + ([("q", q)] if q else []) + ([("mode", mode)] if mode else [])
     return page(
         request,
         "imports.html",
@@ -228,6 +230,8 @@ def imports_page(
         jobs=[_view(job, caller, now) | {"retrying": _retrying(job)} for job in jobs],
         states=list(JobState),
         chosen=set(state or ()),
+        modes=list(JobMode),
+        mode=mode,
         q=q,
         next_url=f"/console/imports?{urlencode([*params, ('cursor', next_cursor)])}" if next_cursor else None,
         first_url=f"/console/imports?{urlencode(params)}" if cursor else None,
