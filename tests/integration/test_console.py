@@ -133,13 +133,14 @@ def test_the_import_pages_list_search_and_show_a_job(console: TestClient, unique
         headers={"Authorization": f"Bearer {WRITE_KEY}"},
     ).json()
     assert log_in(console, ADMIN_KEY).status_code == 303
+    row = f'data-job="{job["id"]}"'
     listed = console.get("/console/imports", params={"q": f"console-{unique}"})
-    assert job["id"] in listed.text
-    assert job["id"] in console.get("/console/imports", params={"q": job["id"]}).text
+    assert row in listed.text
+    assert row in console.get("/console/imports", params={"q": job["id"]}).text
+    assert row not in console.get("/console/imports", params={"q": str(uuid.uuid4())}).text
     assert job["id"] not in console.get("/console/imports", params={"q": f"nothing-{unique}"}).text
     assert job["id"] in console.get("/console/imports", params={"state": "PENDING"}).text
     assert job["id"] not in console.get("/console/imports", params={"state": "FAILED"}).text
-    row = f'data-job="{job["id"]}"'
     assert row in console.get("/console/imports", params={"mode": "import", "q": job["id"]}).text
     assert row not in console.get("/console/imports", params={"mode": "retry", "q": job["id"]}).text
     assert console.get("/console/imports", params={"mode": "bogus"}).status_code == 422
