@@ -19,7 +19,7 @@ import pytest
 from confluent_kafka import Producer
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from catalog_schemas.topics import PRODUCT, dead_letter_topic
+from catalog_schemas.topics import PROCESSORS, PRODUCT, dead_letter_topic
 from catalog_stack.browser import chromium
 from catalog_stack.infra import Endpoints
 from tests.conftest import ADMIN_KEY, ROOT, WRITE_KEY, System
@@ -75,11 +75,16 @@ def test_the_console_in_a_browser(running_system: System, endpoints: Endpoints, 
     log_in(page, running_system, ADMIN_KEY)
     expect(page).to_have_url(f"{running_system.api_url}/console")
 
-    # Overview: every processor, read from its health port.
-    rows = page.locator("#processors tbody tr")
-    expect(rows).to_have_count(4)
-    for name in ("indexer", "enricher", "importer", "media"):
-        expect(page.locator(f"tr[data-processor={name}] .badge")).to_have_text("ready")
+    # Overview: every processor, read from its health port (the page is read again until all are ready: an
+    # earlier test may have restarted one).
+    expect(page.locator("#processors tbody tr")).to_have_count(4)
+
+    def all_ready() -> bool:
+        page.reload()
+        badges = [page.locator(f"tr[data-processor={name}] .badge").inner_text() for name in PROCESSORS]
+        return all(badge == "ready" for badge in badges)
+
+    wait_until(all_ready, timeout=120, interval=1)
     shot(page, "02-overview")
 
     watch_an_import(page, running_system, unique)
