@@ -24,6 +24,13 @@ def csv_cells(entry: dict[str, Any]) -> list[str]:
     return cells
 
 
-def json_lines(entries: Iterable[dict[str, Any]]) -> Iterator[str]:
+def json_lines(entries: Iterable[dict[str, Any]], batch: int = 500) -> Iterator[str]:
+    """One JSON object per line, `batch` lines per chunk (a chunk per line would cost a send per row)."""
+    lines: list[str] = []
     for entry in entries:
-        yield json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n"
+        lines.append(json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n")
+        if len(lines) >= batch:
+            yield "".join(lines)
+            lines.clear()
+    if lines:
+        yield "".join(lines)
