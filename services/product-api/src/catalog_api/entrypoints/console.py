@@ -38,6 +38,7 @@ from catalog_api.entrypoints.deps import (
     get_key_lookup,
 )
 from catalog_api.entrypoints.imports import _ROW_FILTERS, _view
+from catalog_api.entrypoints.problems import Problem
 from catalog_api.service_layer.dead_letters import DeadLetterDesk
 from catalog_api.service_layer.imports import ImportRequests
 from catalog_core.adapters.import_history import ledger_row, search_jobs, transitions
@@ -210,15 +211,16 @@ def imports_page(
     sessions: Sessions,
     caller: Caller,
     state: Annotated[list[JobState] | None, Query()] = None,
-    mode: JobMode | None = None,
+    mode: Annotated[str, Query(max_length=20, description="import | retry; empty: every kind")] = "",
     q: Annotated[str, Query(max_length=200)] = "",
     cursor: str | None = None,
 ) -> HTMLResponse:
     """Jobs newest first, filtered by state and kind (import, retry run) and searched by job id, file name or SKU;
     keyset paging."""
     before = decode_cursor(cursor, uuid.UUID)
+    kind = _mode(mode)
     with sessions() as session:
-        found = search_jobs(session, text=q or None, states=state, before=before, limit=PAGE + 1, mode=mode)
+        found = search_jobs(session, text=q or None, states=state, before=before, limit=PAGE + 1, mode=kind)
     jobs = found[:PAGE]
     now = datetime.now(UTC)
     next_cursor = encode_cursor(str(jobs[-1].id)) if len(found) > PAGE else None
@@ -231,7 +233,7 @@ def imports_page(
         states=list(JobState),
         chosen=set(state or ()),
         modes=list(JobMode),
-        mode=mode,
+        mode=kind,
         q=q,
         next_url=f"/console/imports?{urlencode([*params, ('cursor', next_cursor)])}" if next_cursor else None,
         first_url=f"/console/imports?{urlencode(params)}" if cursor else None,
@@ -325,6 +327,19 @@ def retry_jobs(
     if refused:
         text += f" {refused} job(s) had nothing to retry."
     return back_to("/console/imports", notice=text)
+
+
+def _mode(text: str) -> JobMode | None:
+    """The `mode` filter: empty for every kind, else import | retry (anything else: 422 naming the field)."""
+    if not text:
+        return None
+    try:
+        return JobMode(text)
+    except ValueError:
+        message = f"mode is one of {', '.join(JobMode)} (or empty)"
+        raise Problem(
+            422, "validation", "Invalid request", message, [{"field": "mode", "message": message, "code": "enum"}]
+        ) from None
 
 
 def _retry_command(job_id: uuid.UUID) -> Callable[[ImportRequests], object]:
