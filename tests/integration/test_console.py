@@ -14,7 +14,8 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog_api.domain.keys import digest
+from catalog_api.adapters.api_keys import ApiKeys
+from catalog_api.domain.keys import Scope, digest
 from catalog_api.entrypoints.console_session import COOKIE
 from catalog_api.entrypoints.http import create_app
 from catalog_api.settings import ApiSettings
@@ -75,6 +76,17 @@ def test_only_an_admin_key_logs_in_and_gets_a_session_cookie(console: TestClient
     assert console.post("/console/logout", headers={"Origin": ORIGIN}).status_code == 303
     console.cookies.clear()
     assert console.get("/console").status_code == 303
+
+
+def test_revoking_a_stored_key_ends_its_sessions(console: TestClient, sessions: sessionmaker[Session]) -> None:
+    with sessions() as session, session.begin():
+        stored, key = ApiKeys(session).create("operator", {Scope.ADMIN})
+    assert log_in(console, key).status_code == 303
+    assert key not in console.cookies[COOKIE]
+    assert console.get("/console/imports").status_code == 200
+    with sessions() as session, session.begin():
+        ApiKeys(session).revoke(stored.id)
+    assert console.get("/console/imports").status_code == 303  # the cookie no longer stands for a live key
 
 
 def test_a_login_goes_only_to_console_pages(console: TestClient) -> None:
