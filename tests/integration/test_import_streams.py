@@ -282,3 +282,28 @@ def test_jobs_are_found_by_a_sku_of_their_ledger_through_its_index(served: Serve
         compiled = statement.compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True})
         plan = "\n".join(row[0] for row in session.execute(text(f"EXPLAIN {compiled}")))
         assert "import_rows_sku" in plan, plan
+
+
+def test_the_console_retries_failed_rows_of_one_job_or_several(served: Served, unique: str) -> None:
+    api, admin = served.setup.api, bearer(ADMIN_KEY)
+    with_errors = [submit(served, 20, f"RT{n}{unique}") for n in range(2)]
+    clean = str(served.setup.upload(b"sku,name,price,currency\nCLEAN-" + unique.encode() + b",Mug,1.00,EUR\n")["id"])
+    for job_id in (*with_errors, clean):
+        served.setup.run(job_id)
+    assert served.setup.job(clean)["state"] == "COMPLETED"
+
+    one = api.post(f"/console/imports/{with_errors[0]}/retry-failed", headers=admin, follow_redirects=False)
+    assert one.status_code == 303
+    assert "Retry+of+the+failed+rows+requested" in one.headers["location"]
+    assert (served.setup.job(with_errors[0])["state"], served.setup.job(with_errors[0])["mode"]) == ("PENDING", "retry")
+
+    several = api.post(
+        "/console/imports/retry-failed", data={"job": [with_errors[1], clean]}, headers=admin, follow_redirects=False
+    )
+    assert several.status_code == 303
+    page = api.get(several.headers["location"], headers=admin).text
+    assert "Retry requested for 1 job(s). 1 job(s) had nothing to retry." in page
+    assert served.setup.job(with_errors[1])["mode"] == "retry"
+    assert served.setup.job(clean)["state"] == "COMPLETED"
+    # The list marks a retry run as such.
+    assert "retry run" in api.get("/console/imports", params={"q": with_errors[1]}, headers=admin).text
