@@ -307,3 +307,23 @@ def test_the_console_retries_failed_rows_of_one_job_or_several(served: Served, u
     assert served.setup.job(clean)["state"] == "COMPLETED"
     # The list marks a retry run as such.
     assert "retry run" in api.get("/console/imports", params={"q": with_errors[1]}, headers=admin).text
+
+
+def test_a_job_handed_back_after_an_error_shows_as_retrying(served: Served, unique: str) -> None:
+    job_id = submit(served, 20, f"RTY{unique}")
+    admin = bearer(ADMIN_KEY)
+    page = served.setup.api.get("/console/imports", params={"q": job_id}, headers=admin).text
+    assert ">retrying<" not in page
+    with served.setup.sessions() as session, session.begin():  # as an importer leaves a job whose run failed
+        session.execute(
+            text(
+                "UPDATE import_jobs SET attempts = 1, last_error = 'OperationalError: server closed', "
+                "not_before = now() + interval '1 hour' WHERE id = :id"
+            ),
+            {"id": job_id},
+        )
+    page = served.setup.api.get("/console/imports", params={"q": job_id}, headers=admin).text
+    assert ">retrying<" in page
+    detail = served.setup.api.get(f"/console/imports/{job_id}", headers=admin).text
+    assert 'id="job-retrying" class="badge warn" >' in detail  # shown (not hidden)
+    assert "OperationalError: server closed" in detail  # the last run's error, for operators
