@@ -111,6 +111,7 @@ def banner(config: StackConfig, endpoints: Endpoints, key_where: str, key_shell:
 Catalog platform is running.
   Product API   {base}            (OpenAPI UI: {base}/docs, health: {base}/healthz)
   Search API    {search}/search?q=linen   (OpenAPI UI: {search}/docs)
+  Console       {base}/console   (log in with the API key below)
   API key       {key_where}
   PostgreSQL    {masked_url(endpoints.database_url)}
   Kafka         {endpoints.kafka_bootstrap_servers}   (topic catalog.product.v1)

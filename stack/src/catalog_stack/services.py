@@ -21,6 +21,7 @@ class Service:
     command: str  # a console script of the workspace
     health_url: str | None = None  # waited for at start (the HTTP services)
     health_port: int | None = None  # a processor's /healthz and /readyz
+    extra_env: tuple[tuple[str, str], ...] = ()  # what this service alone gets
 
     @property
     def ready_url(self) -> str | None:
@@ -38,7 +39,7 @@ class Service:
     def env(self) -> dict[str, str]:
         """What this one service gets on top of the stack's environment."""
         if not self.health_port:
-            return {}
+            return dict(self.extra_env)
         if self.name == "outbox-relay":
             return {"HEALTH_PORT": str(self.health_port)}
         # One instance per service here, so its name is a stable static-membership id: a restarted processor
@@ -59,8 +60,15 @@ def platform_services(api_port: int, search_port: int, health_ports: Sequence[in
     """Every process of the platform, in start order; health ports follow the search API's by default."""
     ports = list(health_ports or range(search_port + 1, search_port + 1 + len(HEALTH_SERVICES)))
     health = dict(zip(HEALTH_SERVICES, ports, strict=True))
+    # The console's overview reads every processor's and the relay's health port.
+    targets = ",".join(f"{name}=http://127.0.0.1:{port}" for name, port in health.items())
     return [
-        Service("product-api", "catalog-api", f"http://127.0.0.1:{api_port}/readyz"),
+        Service(
+            "product-api",
+            "catalog-api",
+            f"http://127.0.0.1:{api_port}/readyz",
+            extra_env=(("PIPELINE_TARGETS", targets),),
+        ),
         Service("outbox-relay", "catalog-relay", health_port=health["outbox-relay"]),
         Service("indexer", "catalog-indexer", health_port=health["indexer"]),
         Service("search-api", "catalog-search", f"http://127.0.0.1:{search_port}/readyz"),

@@ -2,6 +2,7 @@
 app and includes the routers; `main` is the `catalog-api` command."""
 
 import logging
+import secrets
 import tempfile
 from pathlib import Path
 
@@ -9,8 +10,22 @@ import uvicorn
 from fastapi import Depends, FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog_api.entrypoints import contracts, deps, health, imports, media, problems, products, webhooks
+from catalog_api.entrypoints import (
+    console,
+    contracts,
+    dead_letters,
+    deps,
+    health,
+    import_streams,
+    imports,
+    media,
+    problems,
+    products,
+    webhooks,
+)
 from catalog_api.entrypoints.access import ACCESS
+from catalog_api.entrypoints.console_session import ConsoleSessions
+from catalog_api.service_layer.import_progress import StreamSlots
 from catalog_api.settings import ApiSettings
 from catalog_http import metrics
 from catalog_http.access import check_decided
@@ -51,6 +66,11 @@ def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = N
             outbox=OutboxWriter(SOURCE, settings.public_base_url),
             store=object_store(settings),
             staging=LocalDirectoryStore(STAGING_DIR),
+            console=ConsoleSessions(
+                settings.console_secret.get_secret_value() or secrets.token_urlsafe(32),
+                settings.console_session_hours * 3600,
+            ),
+            streams=StreamSlots(settings.import_events_max_streams),
         ),
     )
     app.add_middleware(
@@ -60,8 +80,19 @@ def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = N
     )
     app.add_middleware(metrics.RequestMetrics, service="product-api")  # outermost: every answer counts
     problems.install(app)
+    console.install(app)
     complete_openapi(app, query_maximums={"limit": settings.page_size_max}, access=ACCESS)
-    for router in (products.router, health.router, imports.router, media.router, contracts.router, metrics.router):
+    for router in (
+        products.router,
+        health.router,
+        imports.router,
+        import_streams.router,
+        media.router,
+        contracts.router,
+        metrics.router,
+        dead_letters.router,
+        console.router,
+    ):
         app.include_router(router)
     app.include_router(webhooks.router)
     check_decided(app, ACCESS)
