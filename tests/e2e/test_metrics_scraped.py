@@ -96,7 +96,8 @@ def eventually(url: str, check: Callable[[dict[str, list[Sample]]], bool], timeo
 def test_every_service_serves_its_metrics_and_they_move_with_a_write(running_system: System) -> None:
     system = running_system
     urls = {name: metrics_url(system, name) for name in (*PROCESSORS, "outbox-relay", "product-api", "search-api")}
-    before = {name: scrape(url) for name, url in urls.items()}
+    # A service an earlier test restarted may still be starting: wait for each, with a generous deadline.
+    before = {name: wait_until(lambda url=url: scrape(url), timeout=90, interval=0.5) for name, url in urls.items()}
     for name, families in before.items():
         assert families is not None, f"{name} serves no /metrics"
         expected = (*CONSUMER_FAMILIES, *OWN_FAMILIES.get(name, ())) if name in PROCESSORS else ()

@@ -1,6 +1,7 @@
 """The operator console over the real database and broker (the app in-process): who gets in, what a session may
 do, the pages, and the dead-letter desk (console forms and `/admin/dead-letters`)."""
 
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -166,7 +167,9 @@ def test_the_import_pages_list_search_and_show_a_job(console: TestClient, unique
     cancel = console.post(f"/console/imports/{job['id']}/cancel", headers={"Origin": ORIGIN})
     assert cancel.status_code == 303
     notice = console.get(cancel.headers["location"]).text
-    assert "Cancel requested" in notice or "Not done: the job is COMPLETED" in notice
+    # (A session's running importer reads feeds from its own object store, not this in-process API's: it may fail
+    # the job before the cancel arrives.)
+    assert "Cancel requested" in notice or re.search(r"Not done: the job is (COMPLETED|FAILED)", notice)
 
     def finished() -> str | None:
         state: str = console.get(f"/imports/{job['id']}", headers=admin).json()["state"]

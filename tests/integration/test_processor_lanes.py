@@ -115,9 +115,10 @@ def test_a_bad_record_is_dead_lettered_alone_and_its_batch_is_applied(endpoints:
     def metric(name: str, **labels: str) -> float:
         return REGISTRY.get_sample_value(name, {"processor": processor.name, **labels}) or 0.0
 
-    # The metrics say the same: one dead letter, no retries (a broken contract is not retried), the poisoned batch
-    # handled record by record, every record counted.
-    assert metric("catalog_consumer_dead_letters_total") == 1
+    # The metrics say the same: a dead letter (more than one only if a rebalance handed the poisoned batch over
+    # again: at least once), no retries (a broken contract is not retried), the poisoned batch handled record by
+    # record, every record counted.
+    assert metric("catalog_consumer_dead_letters_total") >= 1
     assert metric("catalog_consumer_retries_total") == 0
     assert metric("catalog_consumer_batch_seconds_count", lane="bulk", outcome="isolated") >= 1
     assert metric("catalog_consumer_batch_seconds_count", lane="bulk", outcome="ok") >= 1
