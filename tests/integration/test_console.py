@@ -326,6 +326,7 @@ def test_the_webhooks_pages_make_list_test_redeliver_and_deactivate(console: Tes
     assert 'id="active">inactive' in console.get(page_url).text
     assert console.post(f"{page_url}/activate", headers={"Origin": ORIGIN}).status_code == 303
     assert 'id="active">active' in console.get(page_url).text
+    assert console.post(f"{page_url}/deactivate", headers={"Origin": ORIGIN}).status_code == 303  # sends nothing on
     assert console.get(f"/console/webhooks/{uuid.uuid4()}").status_code == 404
     # Forms from elsewhere are refused like every console form.
     assert console.post(f"{page_url}/test", headers={"Origin": "https://evil.example"}).status_code == 403
