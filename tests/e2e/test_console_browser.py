@@ -80,7 +80,7 @@ def test_the_console_in_a_browser(running_system: System, endpoints: Endpoints, 
 
     # Overview: every processor, read from its health port (the page is read again until all are ready: an
     # earlier test may have restarted one).
-    expect(page.locator("#processors tbody tr")).to_have_count(4)
+    expect(page.locator("#processors tbody tr")).to_have_count(len(PROCESSORS))
 
     def all_ready() -> bool:
         page.reload()
