@@ -1,6 +1,7 @@
 """The operator console in a real browser (Debian's Chromium driven by Playwright) against the running platform:
 log in, read the overview, watch an import progress live, open a failed row, download the failed rows, replay a
-dead letter and see it handled, discard another. Screenshots of every page go to `.local/test/artifacts/console/`.
+dead letter and see it handled, discard another; subscribe a receiver to webhooks, send it a test event and
+redeliver it. Screenshots of every page go to `.local/test/artifacts/console/`.
 """
 
 import csv
@@ -22,9 +23,11 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from catalog_schemas.topics import PROCESSORS, PRODUCT, dead_letter_topic
 from catalog_stack.browser import chromium
 from catalog_stack.infra import Endpoints
+from catalog_webhooks.domain.signing import verify
 from tests.conftest import ADMIN_KEY, ROOT, WRITE_KEY, System
 from tests.feeds import supplier_feed
 from tests.support import consume, wait_until
+from tests.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.e2e
 ARTIFACTS = ROOT / ".local" / "test" / "artifacts" / "console"
@@ -77,7 +80,7 @@ def test_the_console_in_a_browser(running_system: System, endpoints: Endpoints, 
 
     # Overview: every processor, read from its health port (the page is read again until all are ready: an
     # earlier test may have restarted one).
-    expect(page.locator("#processors tbody tr")).to_have_count(4)
+    expect(page.locator("#processors tbody tr")).to_have_count(len(PROCESSORS))
 
     def all_ready() -> bool:
         page.reload()
@@ -268,3 +271,74 @@ def replay_and_discard_dead_letters(page: Page, system: System, endpoints: Endpo
     expect(page.locator(f"tr[data-key='{product['id']}'] .badge")).to_have_text("replayed")
     expect(page.locator(f"tr[data-key='{other}'] .badge")).to_have_text("discarded")
     shot(page, "09-dead-letters-resolved")
+
+
+def test_webhooks_in_the_console(
+    running_system: System, webhook_host: WebhookReceiver, page: Page, unique: str
+) -> None:
+    """Subscribe a receiver from the console, send it a test event, see it delivered, redeliver it from the page."""
+    path = f"/console/{unique}"
+    log_in(page, running_system, ADMIN_KEY)
+    expect(page).to_have_url(f"{running_system.api_url}/console")
+    expect(page.locator("#webhooks-tile")).to_contain_text("pending")
+    page.click("nav a[data-nav=webhooks]")
+    expect(page.locator("h1")).to_have_text("Webhooks")
+
+    # An internal address is refused on the form, with the field named; nothing is made.
+    page.fill("#url", "http://10.0.0.1/hook")
+    page.check("input[name=event_type][value='import.failed']")
+    page.click("#subscribe button[type=submit]")
+    expect(page.locator("#form-error")).to_contain_text("URL: refused by the outbound policy")
+    expect(page.locator("#secret-once")).to_have_count(0)
+
+    page.fill("#url", webhook_host.url(path))
+    page.fill("#description", f"console {unique}")
+    page.click("#subscribe button[type=submit]")
+    expect(page.locator("#secret-once")).to_contain_text("Copy the signing secret now")
+    secret = page.input_value("#secret")
+    assert secret.startswith("whsec_")
+    action = page.get_attribute("form[action$='/test']", "action")
+    assert action is not None
+    subscription_id = action.split("/")[3]  # /console/webhooks/<id>/test
+    expect(page.locator("#active")).to_have_text("active")
+
+    page.click("#send-test")
+    expect(page.locator(".notice")).to_contain_text("Test event queued")
+    expect(page.locator("#secret-once")).to_have_count(0)  # shown once: gone on the next page
+    [first] = wait_until(lambda: webhook_host.at(path) or None, timeout=120, interval=0.2)
+    verify(secret, first.headers, first.body)
+    assert json.loads(first.body)["type"] == "webhook.test"
+    webhook_id = first.headers["webhook-id"]
+    row = page.locator(f"tr[data-webhook-id='{webhook_id}']")
+
+    def shows(state: str, attempts: int) -> bool:
+        page.reload()
+        return (
+            row.locator(".badge[data-state]").get_attribute("data-state") == state
+            and row.locator(".attempts li").count() == attempts
+        )
+
+    wait_until(lambda: shows("delivered", 1), timeout=120, interval=0.5)
+    expect(row.locator(".attempts li").first).to_contain_text("HTTP 200")
+
+    row.locator("button.redeliver").click()
+    expect(page.locator(".notice")).to_contain_text("Redelivery queued")
+    second = wait_until(lambda: webhook_host.at(path)[1:] or None, timeout=120, interval=0.2)[0]
+    assert second.headers["webhook-id"] == webhook_id  # the same message: receivers deduplicate on it
+    assert second.body == first.body
+    verify(secret, second.headers, second.body)
+    wait_until(lambda: shows("delivered", 2), timeout=120, interval=0.5)
+    shot(page, "13-webhook-deliveries")
+
+    page.click("nav a[data-nav=webhooks]")
+    listed = page.locator(f"tr[data-subscription='{subscription_id}']")
+    expect(listed).to_contain_text(webhook_host.url(path))
+    expect(listed.locator("[data-count=pending]")).to_have_text("0")
+    expect(listed.locator("[data-count=failed]")).to_have_text("0")
+    shot(page, "12-webhooks")
+
+    # Deactivated, it is sent nothing more (the other tests' events included).
+    listed.locator("a").click()
+    page.click("#deactivate")
+    expect(page.locator("#active")).to_have_text("inactive")
+    assert len(webhook_host.at(path)) == 2

@@ -41,6 +41,12 @@ OWN_FAMILIES = {
         "catalog_import_rows_per_second",
     ),
     "media": ("catalog_media_processed", "catalog_media_failures"),
+    "webhooks": (
+        "catalog_webhook_deliveries",
+        "catalog_webhook_attempt_seconds",
+        "catalog_webhook_pending",
+        "catalog_webhook_failed",
+    ),
     "outbox-relay": (
         "catalog_outbox_backlog",
         "catalog_outbox_oldest_age_seconds",

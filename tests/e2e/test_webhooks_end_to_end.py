@@ -3,13 +3,21 @@ the outbox with the job's final state → relay → catalog-webhooks → a signe
 
 import gzip
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from catalog_core.adapters.webhooks import WebhookRepository
+from catalog_core.domain.webhooks import TEST_EVENT, DeliveryState, new_secret
+from catalog_kit.db import make_engine, make_session_factory
+from catalog_stack.processes import ManagedProcess
+from catalog_stack.services import bin_path
 from catalog_webhooks.domain.signing import verify
-from tests.conftest import ADMIN_KEY, WRITE_KEY, System
+from tests.conftest import ADMIN_KEY, WRITE_KEY, System, free_port
 from tests.support import wait_until
 from tests.webhook_receiver import Received, WebhookReceiver
 
@@ -273,3 +281,87 @@ def test_a_delivery_that_ran_out_of_attempts_is_failed_and_goes_out_when_redeliv
         verify(subscription["secret"], last.headers, last.body)
     finally:
         unsubscribe(running_system, subscription)
+
+
+def metric(text: str, name: str, **labels: str) -> float | None:
+    """One sample of a Prometheus exposition, or None when it is not there."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return None
+
+
+def test_deliveries_go_out_while_the_broker_is_unreachable(
+    fresh_database: str, webhook_host: WebhookReceiver, tmp_path: Path, unique: str
+) -> None:
+    """A dispatcher started with no broker to reach still sends the deliveries waiting in the database (the
+    fan-out waits for the broker; the delivery loop does not), and its /metrics counts them."""
+    path = f"/no-broker/{unique}"
+    engine = make_engine(fresh_database)
+    sessions = make_session_factory(engine)
+    secret = new_secret()
+    with sessions() as session, session.begin():
+        repository = WebhookRepository(session)
+        subscription = repository.add_subscription(
+            url=webhook_host.url(path),
+            event_types=["import.completed"],
+            secret=secret,
+            description=None,
+            created_by=None,
+        )
+        paused = repository.add_subscription(
+            url=webhook_host.url(f"{path}/paused"),
+            event_types=["import.completed"],
+            secret=new_secret(),
+            description=None,
+            created_by=None,
+        )
+        repository.update_subscription(paused.id, active=False)
+        due = repository.add_delivery(subscription.id, event_id=f"evt-{unique}", event_type=TEST_EVENT, body="{}")
+        repository.add_delivery(paused.id, event_id=f"evt-paused-{unique}", event_type=TEST_EVENT, body="{}")
+    health = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": fresh_database,
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",  # nothing listens there
+        "OUTBOUND_ALLOW": webhook_host.address,
+        "OUTBOUND_PORTS": "80,443",
+        "HEALTH_PORT": str(health),
+        "WEBHOOK_POLL_INTERVAL_S": "0.2",
+        "WEBHOOK_METRICS_INTERVAL_S": "0.2",
+        "LOG_LEVEL": "INFO",
+    }
+    process = ManagedProcess("webhooks-no-broker", tmp_path / "run", tmp_path / "log")
+    process.start([bin_path("catalog-webhooks")], env=env, cwd=tmp_path)
+    try:
+        [received] = wait_until(lambda: webhook_host.at(path) or None, timeout=120, interval=0.2)
+        assert received.headers["webhook-id"] == f"evt-{unique}"
+        verify(secret, received.headers, received.body, tolerance_s=300)
+        assert not webhook_host.at(f"{path}/paused")  # an inactive subscription's delivery waits
+
+        def scraped() -> str | None:
+            try:
+                return httpx.get(f"http://127.0.0.1:{health}/metrics", timeout=5).text
+            except httpx.TransportError:
+                return None
+
+        def counted() -> str | None:
+            text = scraped()
+            if text is None or metric(text, "catalog_webhook_deliveries_total", outcome="delivered") != 1:
+                return None
+            return text if metric(text, "catalog_webhook_pending") == 1 else None
+
+        text = wait_until(counted, timeout=60, interval=0.2)
+        assert text is not None
+        assert metric(text, "catalog_webhook_failed") == 0
+        assert metric(text, "catalog_webhook_deliveries_total", outcome="retry") == 0
+        assert metric(text, "catalog_webhook_attempt_seconds_count") == 1
+        # The broker really was out of reach all along: the processor is not ready.
+        ready = httpx.get(f"http://127.0.0.1:{health}/readyz", timeout=5)
+        assert ready.status_code == 503
+        with sessions() as session:
+            assert WebhookRepository(session).delivery(due.id).state == DeliveryState.DELIVERED
+    finally:
+        process.stop()
+        engine.dispose()

@@ -45,7 +45,7 @@ def log_in(client: TestClient, key: str, **form: str) -> Any:
 
 
 def test_pages_send_a_browser_without_a_session_to_the_login(console: TestClient) -> None:
-    for path in ("/console", "/console/imports", "/console/dead-letters", "/console/enrichment"):
+    for path in ("/console", "/console/imports", "/console/dead-letters", "/console/enrichment", "/console/webhooks"):
         answer = console.get(path)
         assert answer.status_code == 303
         assert answer.headers["location"].startswith("/console/login?next=")
@@ -279,3 +279,77 @@ def test_the_dead_letter_api_refuses_precisely(console: TestClient) -> None:
     assert "records" in empty.text
     writer = console.get("/admin/dead-letters/media", headers={"Authorization": f"Bearer {WRITE_KEY}"})
     assert writer.status_code == 403
+
+
+def test_the_webhooks_pages_make_list_test_redeliver_and_deactivate(console: TestClient, unique: str) -> None:
+    """The console's webhook desk over the same service layer as `/admin/webhooks` (no dispatcher runs here)."""
+    assert log_in(console, ADMIN_KEY).status_code == 303
+    form = {"url": f"https://hooks.example.com/{unique}", "event_type": ["import.failed"], "description": unique}
+    created = console.post("/console/webhooks", data=form, headers={"Origin": ORIGIN})
+    assert created.status_code == 201, created.text
+    assert created.headers["cache-control"] == "no-store"
+    secret = re.search(r'id="secret" value="(whsec_[^"]+)"', created.text)
+    assert secret is not None
+    assert "Copy the signing secret now" in created.text
+    subscription = re.search(r'action="/console/webhooks/([0-9a-f-]{36})/test"', created.text)
+    assert subscription is not None
+    page_url = f"/console/webhooks/{subscription.group(1)}"
+    shown = console.get(page_url)
+    assert shown.status_code == 200
+    assert secret.group(1) not in shown.text  # shown once, never again
+    assert "No deliveries yet" in shown.text
+    listed = console.get("/console/webhooks")
+    assert f'data-subscription="{subscription.group(1)}"' in listed.text
+    assert secret.group(1) not in listed.text
+
+    sent = console.post(f"{page_url}/test", headers={"Origin": ORIGIN})
+    assert (sent.status_code, sent.headers["location"].split("?")[0]) == (303, page_url)
+    with_test = console.get(page_url).text
+    delivery = re.search(r'data-delivery="([0-9a-f-]{36})" data-webhook-id="([^"]+)"', with_test)
+    assert delivery is not None
+    assert 'data-state="pending"' in with_test
+    listed = console.get("/console/webhooks").text
+    row = listed[listed.index(f'data-subscription="{subscription.group(1)}"') :]
+    assert re.match(r'[^<]*>(?:.|\n)*?data-count="pending">1<', row)
+
+    redelivered = console.post(
+        f"/console/webhooks/deliveries/{delivery.group(1)}/redeliver", headers={"Origin": ORIGIN}
+    )
+    assert (redelivered.status_code, redelivered.headers["location"].split("?")[0]) == (303, page_url)
+    assert "Redelivery queued" in console.get(redelivered.headers["location"]).text
+    assert (
+        console.post(f"/console/webhooks/deliveries/{uuid.uuid4()}/redeliver", headers={"Origin": ORIGIN})
+        .headers["location"]
+        .startswith("/console/webhooks?notice=Not+done")
+    )
+
+    deactivated = console.post(f"{page_url}/deactivate", headers={"Origin": ORIGIN})
+    assert deactivated.status_code == 303
+    assert 'id="active">inactive' in console.get(page_url).text
+    assert console.post(f"{page_url}/activate", headers={"Origin": ORIGIN}).status_code == 303
+    assert 'id="active">active' in console.get(page_url).text
+    assert console.post(f"{page_url}/deactivate", headers={"Origin": ORIGIN}).status_code == 303  # sends nothing on
+    assert console.get(f"/console/webhooks/{uuid.uuid4()}").status_code == 404
+    # Forms from elsewhere are refused like every console form.
+    assert console.post(f"{page_url}/test", headers={"Origin": "https://evil.example"}).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({"url": "http://127.0.0.1:8000/hook", "event_type": ["import.failed"]}, "URL: refused by the outbound policy"),
+        ({"url": "http://[::1]/hook", "event_type": ["import.failed"]}, "URL: refused by the outbound policy"),
+        ({"url": "", "event_type": ["import.failed"]}, "URL: enter the address"),
+        ({"url": "https://hooks.example.com/x"}, "Event types: choose at least one"),
+        ({"url": "https://hooks.example.com/x", "event_type": ["import.*"]}, "Event types: import.* is not one of"),
+    ],
+)
+def test_a_refused_subscription_form_is_a_422_page_naming_the_field(
+    console: TestClient, form: dict[str, Any], message: str
+) -> None:
+    assert log_in(console, ADMIN_KEY).status_code == 303
+    answer = console.post("/console/webhooks", data=form, headers={"Origin": ORIGIN})
+    assert answer.status_code == 422
+    assert answer.headers["content-type"].startswith("text/html")
+    assert message in answer.text
+    assert "whsec_" not in answer.text

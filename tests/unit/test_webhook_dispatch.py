@@ -1,5 +1,5 @@
-"""The delivery loop's rules with fakes for its ports: what is signed, what an answer leads to, and that an
-outage of our own database uses up no attempt."""
+"""The delivery loop's rules with fakes for its ports: what is signed, what an answer leads to, that an outage of
+our own database uses up no attempt, and what its metrics count."""
 
 import asyncio
 import uuid
@@ -9,9 +9,11 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 import sqlalchemy.exc
+from prometheus_client import REGISTRY
 
-from catalog_core.domain.webhooks import new_secret
+from catalog_core.domain.webhooks import DeliveryState, new_secret
 from catalog_webhooks.adapters.deliveries import AttemptResult, ClaimedDelivery, Outcome
+from catalog_webhooks.adapters.metrics import WebhookMetrics, outcome_of
 from catalog_webhooks.domain.backoff import RetrySchedule
 from catalog_webhooks.domain.signing import verify
 from catalog_webhooks.service_layer.dispatch import DeliveryLoop
@@ -112,3 +114,43 @@ def test_a_bug_is_not_mistaken_for_an_outage() -> None:
 
     with pytest.raises(ValueError, match="a bug"):
         run(DeliveryLoop(Broken(), Sender(200), SCHEDULE))
+
+
+class Attempts:
+    def __init__(self) -> None:
+        self.seen: list[Outcome] = []
+
+    def attempted(self, outcomes: Sequence[Outcome]) -> None:
+        self.seen += outcomes
+
+
+def test_every_attempt_is_reported_to_the_observer_with_what_it_leads_to() -> None:
+    observer = Attempts()
+    store = Store([claimed(0), claimed(2)])
+    run(DeliveryLoop(store, Sender(503), SCHEDULE, observer=observer))
+    assert sorted(outcome_of(o) for o in observer.seen) == ["failed", "retry"]
+    observer.seen.clear()
+    run(DeliveryLoop(Store([claimed()]), Sender(200), SCHEDULE, observer=observer))
+    assert [outcome_of(o) for o in observer.seen] == ["delivered"]
+
+
+def test_webhook_metrics_count_outcomes_time_attempts_and_keep_the_sampled_backlog() -> None:
+    def value(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    metrics = WebhookMetrics()
+    before = {o: value("catalog_webhook_deliveries_total", outcome=o) for o in ("delivered", "retry", "failed")}
+    slow_before = value("catalog_webhook_attempt_seconds_bucket", le="2.5")
+    seen = value("catalog_webhook_attempt_seconds_count")
+    ok = AttemptResult(datetime.now(UTC), 200, None, 40)
+    slow = AttemptResult(datetime.now(UTC), None, "timeout", 3000)
+    metrics.attempted([Outcome(claimed(), ok, None), Outcome(claimed(), slow, 10.0), Outcome(claimed(), slow, None)])
+    assert {o: value("catalog_webhook_deliveries_total", outcome=o) - before[o] for o in before} == {
+        "delivered": 1,
+        "retry": 1,
+        "failed": 1,
+    }
+    assert value("catalog_webhook_attempt_seconds_count") == seen + 3
+    assert value("catalog_webhook_attempt_seconds_bucket", le="2.5") == slow_before + 1  # 40 ms in, 3 s out
+    metrics.unfinished({DeliveryState.PENDING: 4})
+    assert (value("catalog_webhook_pending"), value("catalog_webhook_failed")) == (4, 0)

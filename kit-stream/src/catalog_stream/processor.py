@@ -91,6 +91,7 @@ class Processor:
         self._handlers: dict[str, BatchHandler] = {}  # by topic name, both lanes of a topic
         self._batched: set[str] = set()
         self._periodic: list[tuple[float, Periodic]] = []
+        self._independent: list[tuple[float, Periodic]] = []  # timers that do not wait for the broker
         self._on_shutdown: list[Periodic] = []
         self._committed: dict[TopicPartition, int] = {}
         self._stop = asyncio.Event()
@@ -119,11 +120,14 @@ class Processor:
                 if batched:
                     self._batched.add(lane.name)
 
-    def timer(self, interval_s: float) -> Callable[[Periodic], Periodic]:
-        """Run the decorated coroutine every `interval_s` while the processor runs (its failures are logged)."""
+    def timer(self, interval_s: float, *, needs_broker: bool = True) -> Callable[[Periodic], Periodic]:
+        """Run the decorated coroutine every `interval_s` while the processor runs (its failures are logged).
+
+        A job that needs the broker starts once the Kafka clients have connected; one that does not
+        (`needs_broker=False`: work kept in the database) starts with the process, whatever the broker does."""
 
         def register(job: Periodic) -> Periodic:
-            self._periodic.append((interval_s, job))
+            (self._periodic if needs_broker else self._independent).append((interval_s, job))
             return job
 
         return register
@@ -174,11 +178,11 @@ class Processor:
         server = HealthServer(self.health, settings.health_host, settings.health_port, loop_timeout_s=60.0)
         await server.start()
         log.info("health endpoints up", extra={**self._ids(), "port": server.bound_port})
-        background: list[asyncio.Task[None]] = []
+        background = [asyncio.create_task(self._every(i, job)) for i, job in self._independent]
         try:
             if not await self._start_clients():
                 return
-            background = [asyncio.create_task(self._every(i, job)) for i, job in self._periodic]
+            background += [asyncio.create_task(self._every(i, job)) for i, job in self._periodic]
             background.append(asyncio.create_task(self._sample_lag()))
             await self._consume()
         finally:

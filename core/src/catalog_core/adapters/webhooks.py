@@ -237,6 +237,30 @@ class WebhookRepository:
             raise DeliveryNotFound(delivery_id)
         return delivery_from_row(row, self._attempts([delivery_id]).get(delivery_id, []))
 
+    def delivery_counts(self, subscription_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dict[DeliveryState, int]]:
+        """How many deliveries of each subscription are in each state (states without any are left out)."""
+        if not subscription_ids:
+            return {}
+        rows = self.session.execute(
+            select(webhook_deliveries.c.subscription_id, webhook_deliveries.c.state, func.count())
+            .where(webhook_deliveries.c.subscription_id.in_(subscription_ids))
+            .group_by(webhook_deliveries.c.subscription_id, webhook_deliveries.c.state)
+        )
+        counts: dict[uuid.UUID, dict[DeliveryState, int]] = {}
+        for subscription_id, state, count in rows:
+            counts.setdefault(subscription_id, {})[DeliveryState(state)] = count
+        return counts
+
+    def unfinished(self) -> dict[DeliveryState, int]:
+        """Deliveries pending and failed, over every subscription: what still waits, and what ran out of attempts."""
+        rows = self.session.execute(
+            select(webhook_deliveries.c.state, func.count())
+            .where(webhook_deliveries.c.state.in_([DeliveryState.PENDING, DeliveryState.FAILED]))
+            .group_by(webhook_deliveries.c.state)
+        )
+        found = {DeliveryState(state): count for state, count in rows}
+        return {state: found.get(state, 0) for state in (DeliveryState.PENDING, DeliveryState.FAILED)}
+
     def _attempts(self, delivery_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Attempt]]:
         if not delivery_ids:
             return {}

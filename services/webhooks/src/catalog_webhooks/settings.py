@@ -22,6 +22,9 @@ class WebhookSettings(ProcessorSettings):
         default=30.0, description="Delivered and failed deliveries (with their attempts) are deleted after this."
     )
     webhook_prune_interval_s: float = 3600.0
+    webhook_metrics_interval_s: float = Field(
+        default=15.0, description="How often the pending and failed deliveries are counted for /metrics."
+    )
 
     def retry_schedule(self) -> RetrySchedule:
         return RetrySchedule(self.webhook_max_attempts, self.webhook_backoff_base_s, self.webhook_backoff_cap_s)

@@ -30,6 +30,12 @@ CONSOLE: dict[Operation, str] = {
     ("POST", "/console/dead-letters/{processor}/discard"): Scope.ADMIN,
     ("GET", "/console/enrichment"): Scope.ADMIN,
     ("GET", "/console/webhooks"): Scope.ADMIN,
+    ("POST", "/console/webhooks"): Scope.ADMIN,
+    ("GET", "/console/webhooks/{subscription_id}"): Scope.ADMIN,
+    ("POST", "/console/webhooks/{subscription_id}/test"): Scope.ADMIN,
+    ("POST", "/console/webhooks/{subscription_id}/deactivate"): Scope.ADMIN,
+    ("POST", "/console/webhooks/{subscription_id}/activate"): Scope.ADMIN,
+    ("POST", "/console/webhooks/deliveries/{delivery_id}/redeliver"): Scope.ADMIN,
 }
 # The live job stream is for browsers (EventSource) and long-lived: outside the document, like the console.
 IMPORT_EVENTS: Operation = ("GET", "/imports/{job_id}/events")

@@ -41,9 +41,18 @@ from catalog_api.entrypoints.imports import _ROW_FILTERS, _view
 from catalog_api.entrypoints.problems import Problem
 from catalog_api.service_layer.dead_letters import DeadLetterDesk
 from catalog_api.service_layer.imports import ImportRequests
+from catalog_api.service_layer.webhooks import MAX_URL_LENGTH, WebhookAdmin, WebhookUrlRefused
 from catalog_core.adapters.import_history import ledger_row, search_jobs, transitions
 from catalog_core.adapters.imports import ImportJobRepository
 from catalog_core.domain.imports import FINISHED, ImportJobNotFound, JobConflict, JobMode, JobState
+from catalog_core.domain.webhooks import (
+    EVENT_TYPES,
+    Delivery,
+    DeliveryNotFound,
+    DeliveryState,
+    Subscription,
+    SubscriptionNotFound,
+)
 from catalog_kit.dead_letters import DeadLetter
 from catalog_schemas.topics import PROCESSORS
 
@@ -67,6 +76,10 @@ STATE_TONES = {
     "COMPLETED_WITH_ERRORS": "warn",
     "FAILED": "bad",
     "CANCELLED": "muted",
+    # webhook deliveries
+    "pending": "info",
+    "delivered": "ok",
+    "failed": "bad",
 }
 
 
@@ -192,14 +205,27 @@ def _local(target: str) -> str:
 
 
 @router.get("")
-async def overview_page(request: Request, settings: Settings) -> HTMLResponse:
-    """Each processor's lag per lane, records/s and readiness; the outbox backlog and age; freshness p50/p99."""
+async def overview_page(request: Request, settings: Settings, sessions: Sessions) -> HTMLResponse:
+    """Each processor's lag per lane, records/s and readiness; the outbox backlog and age; freshness p50/p99;
+    webhook deliveries pending and failed."""
     try:
         targets = parse_targets(settings.pipeline_targets)
     except InvalidTargets as exc:
         return page(request, "overview.html", "overview", view=None, targets={}, error=str(exc))
     view = overview(await probe(targets)) if targets else None
-    return page(request, "overview.html", "overview", view=view, targets=targets, now=datetime.now(UTC))
+    webhooks = await run_in_threadpool(_unfinished_deliveries, sessions, settings)
+    return page(
+        request, "overview.html", "overview", view=view, targets=targets, webhooks=webhooks, now=datetime.now(UTC)
+    )
+
+
+def _unfinished_deliveries(sessions: Sessions, settings: Settings) -> dict[DeliveryState, int] | None:
+    """Pending and failed deliveries; None when the database cannot say (the overview still shows the rest)."""
+    try:
+        return _webhooks(sessions, settings, lambda admin: admin.unfinished())
+    except Exception as exc:
+        log.warning("webhook deliveries not counted", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
+        return None
 
 
 # --- imports -------------------------------------------------------------------------------------------------
@@ -482,7 +508,7 @@ def _records(values: list[str] | None) -> set[tuple[int, int]]:
     return found
 
 
-# --- enrichment, webhooks ------------------------------------------------------------------------------------
+# --- enrichment ------------------------------------------------------------------------------------------
 
 
 @router.get("/enrichment")
@@ -518,10 +544,195 @@ async def enrichment_page(request: Request, settings: Settings, sessions: Sessio
     )
 
 
+# --- webhooks ----------------------------------------------------------------------------------------------
+
+
+def _webhooks(sessions: Sessions, settings: Settings, work: Callable[[WebhookAdmin], T]) -> T:
+    """Run `work` with the webhook service layer in one transaction, as the JSON API does per request."""
+    with sessions() as session, session.begin():
+        return work(WebhookAdmin(session, settings.outbound_policy()))
+
+
 @router.get("/webhooks")
-def webhooks_page(request: Request) -> HTMLResponse:
-    """The place for webhook subscriptions and deliveries: filled when the webhook API is part of the platform."""
-    return page(request, "webhooks.html", "webhooks")
+def webhooks_page(request: Request, sessions: Sessions, settings: Settings, cursor: str | None = None) -> HTMLResponse:
+    """Subscriptions oldest first with their pending and failed deliveries; the form that makes one."""
+    return _webhooks_page(request, sessions, settings, cursor)
+
+
+def _webhooks_page(
+    request: Request,
+    sessions: Sessions,
+    settings: Settings,
+    cursor: str | None = None,
+    status_code: int = 200,
+    form: dict[str, Any] | None = None,
+    form_error: str | None = None,
+) -> HTMLResponse:
+    after = decode_cursor(cursor, uuid.UUID)
+
+    def read(admin: WebhookAdmin) -> tuple[list[Subscription], dict[uuid.UUID, dict[DeliveryState, int]], Any]:
+        found = admin.subscriptions(after=after, limit=PAGE + 1)
+        return found, admin.delivery_counts([s.id for s in found[:PAGE]]), admin.unfinished()
+
+    found, counts, unfinished = _webhooks(sessions, settings, read)
+    subscriptions = found[:PAGE]
+    next_cursor = encode_cursor(str(subscriptions[-1].id)) if len(found) > PAGE else None
+    return page(
+        request,
+        "webhooks.html",
+        "webhooks",
+        status_code,
+        subscriptions=subscriptions,
+        counts=counts,
+        unfinished=unfinished,
+        event_types=EVENT_TYPES,
+        form=form or {"url": "", "event_types": [], "description": ""},
+        form_error=form_error,
+        next_url=f"/console/webhooks?{urlencode({'cursor': next_cursor})}" if next_cursor else None,
+        first_url="/console/webhooks" if cursor else None,
+    )
+
+
+@router.post("/webhooks")
+def create_webhook(
+    request: Request,
+    sessions: Sessions,
+    settings: Settings,
+    caller: Caller,
+    url: Annotated[str, Form(max_length=MAX_URL_LENGTH + 100)] = "",
+    event_type: Annotated[list[str] | None, Form(max_length=20)] = None,
+    description: Annotated[str, Form(max_length=500)] = "",
+) -> HTMLResponse:
+    """A new subscription; its secret is shown on the answer, this once (never in a URL, never stored readable)."""
+    chosen = event_type or []
+    form = {"url": url, "event_types": chosen, "description": description}
+    problem = _subscription_form_error(url.strip(), chosen)
+    if problem is None:
+        try:
+            subscription, secret = _webhooks(
+                sessions,
+                settings,
+                lambda admin: admin.create(
+                    url=url.strip(), event_types=chosen, description=description.strip() or None, created_by=caller.id
+                ),
+            )
+        except WebhookUrlRefused as exc:
+            problem = f"URL: {exc}."
+    if problem is not None:
+        return _webhooks_page(request, sessions, settings, status_code=422, form=form, form_error=problem)
+    log.info("webhook subscription created", extra={"subscription_id": str(subscription.id), "principal": caller.id})
+    answer = _subscription_page(request, sessions, settings, subscription.id, None, status_code=201, secret=secret)
+    answer.headers["Cache-Control"] = "no-store"  # the secret must not stay in a cache
+    return answer
+
+
+def _subscription_form_error(url: str, event_types: list[str]) -> str | None:
+    if not url:
+        return "URL: enter the address deliveries are POSTed to."
+    if not event_types:
+        return "Event types: choose at least one."
+    unknown = sorted(set(event_types) - set(EVENT_TYPES))
+    if unknown:
+        return f"Event types: {', '.join(unknown)[:200]} is not one of {', '.join(EVENT_TYPES)}."
+    return None
+
+
+@router.get("/webhooks/{subscription_id}")
+def subscription_page(
+    request: Request, subscription_id: uuid.UUID, sessions: Sessions, settings: Settings, cursor: str | None = None
+) -> HTMLResponse:
+    """A subscription and its deliveries, newest first, each with its attempts; keyset paging."""
+    return _subscription_page(request, sessions, settings, subscription_id, cursor)
+
+
+def _subscription_page(
+    request: Request,
+    sessions: Sessions,
+    settings: Settings,
+    subscription_id: uuid.UUID,
+    cursor: str | None,
+    status_code: int = 200,
+    secret: str | None = None,
+) -> HTMLResponse:
+    before = decode_cursor(cursor, uuid.UUID)
+
+    def read(admin: WebhookAdmin) -> tuple[Subscription, list[Delivery], dict[DeliveryState, int]]:
+        subscription = admin.subscription(subscription_id)
+        deliveries = admin.deliveries(subscription_id, before=before, limit=PAGE + 1)
+        return subscription, deliveries, admin.delivery_counts([subscription_id]).get(subscription_id, {})
+
+    try:
+        subscription, found, counts = _webhooks(sessions, settings, read)
+    except SubscriptionNotFound:
+        return page(request, "missing.html", "webhooks", 404, what=f"No webhook subscription {subscription_id}.")
+    deliveries = found[:PAGE]
+    next_cursor = encode_cursor(str(deliveries[-1].id)) if len(found) > PAGE else None
+    base = f"/console/webhooks/{subscription_id}"
+    return page(
+        request,
+        "webhook_subscription.html",
+        "webhooks",
+        status_code,
+        subscription=subscription,
+        deliveries=deliveries,
+        counts=counts,
+        secret=secret,
+        next_url=f"{base}?{urlencode({'cursor': next_cursor})}" if next_cursor else None,
+        first_url=base if cursor else None,
+    )
+
+
+@router.post("/webhooks/{subscription_id}/test")
+def send_test_event(subscription_id: uuid.UUID, sessions: Sessions, settings: Settings, caller: Caller) -> Response:
+    try:
+        delivery = _webhooks(sessions, settings, lambda admin: admin.send_test(subscription_id))
+    except SubscriptionNotFound as exc:
+        return back_to("/console/webhooks", notice=f"Not done: {exc}")
+    log.info(
+        "webhook test requested",
+        extra={"subscription_id": str(subscription_id), "delivery_id": str(delivery.id), "principal": caller.id},
+    )
+    return back_to(f"/console/webhooks/{subscription_id}", notice="Test event queued; it is sent within seconds.")
+
+
+@router.post("/webhooks/{subscription_id}/deactivate")
+def deactivate_webhook(subscription_id: uuid.UUID, sessions: Sessions, settings: Settings, caller: Caller) -> Response:
+    return _set_active(subscription_id, False, sessions, settings, caller)
+
+
+@router.post("/webhooks/{subscription_id}/activate")
+def activate_webhook(subscription_id: uuid.UUID, sessions: Sessions, settings: Settings, caller: Caller) -> Response:
+    return _set_active(subscription_id, True, sessions, settings, caller)
+
+
+def _set_active(
+    subscription_id: uuid.UUID, active: bool, sessions: Sessions, settings: Settings, caller: Caller
+) -> Response:
+    try:
+        _webhooks(sessions, settings, lambda admin: admin.update(subscription_id, active=active))
+    except SubscriptionNotFound as exc:
+        return back_to("/console/webhooks", notice=f"Not done: {exc}")
+    log.info(
+        "webhook subscription changed",
+        extra={"subscription_id": str(subscription_id), "active": active, "principal": caller.id},
+    )
+    text = "Active again: waiting deliveries go out." if active else "Deactivated: deliveries wait until it is active."
+    return back_to(f"/console/webhooks/{subscription_id}", notice=text)
+
+
+@router.post("/webhooks/deliveries/{delivery_id}/redeliver")
+def redeliver_webhook(delivery_id: uuid.UUID, sessions: Sessions, settings: Settings, caller: Caller) -> Response:
+    try:
+        delivery = _webhooks(sessions, settings, lambda admin: admin.redeliver(delivery_id))
+    except DeliveryNotFound as exc:
+        return back_to("/console/webhooks", notice=f"Not done: {exc}")
+    log.info(
+        "webhook redelivery requested",
+        extra={"delivery_id": str(delivery_id), "webhook_id": delivery.event_id, "principal": caller.id},
+    )
+    return back_to(
+        f"/console/webhooks/{delivery.subscription_id}", notice="Redelivery queued: the same body and webhook-id."
+    )
 
 
 def letter_id(letter: DeadLetter) -> str:

@@ -13,7 +13,14 @@ from sqlalchemy.orm import Session
 
 from catalog_core.adapters.webhooks import WebhookRepository
 from catalog_core.domain.model import new_id
-from catalog_core.domain.webhooks import TEST_EVENT, Delivery, Subscription, new_secret, webhook_body
+from catalog_core.domain.webhooks import (
+    TEST_EVENT,
+    Delivery,
+    DeliveryState,
+    Subscription,
+    new_secret,
+    webhook_body,
+)
 from catalog_kit.outbound_policy import OutboundPolicy, OutboundRefused
 
 MAX_URL_LENGTH = 2000
@@ -100,6 +107,14 @@ class WebhookAdmin:
     ) -> list[Delivery]:
         """Newest first, each with its attempts."""
         return self.repository.deliveries(subscription_id, before=before, limit=limit)
+
+    def delivery_counts(self, subscription_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dict[DeliveryState, int]]:
+        """Per subscription, how many of its deliveries are in each state."""
+        return self.repository.delivery_counts(subscription_ids)
+
+    def unfinished(self) -> dict[DeliveryState, int]:
+        """Deliveries pending and failed over every subscription."""
+        return self.repository.unfinished()
 
     def redeliver(self, delivery_id: uuid.UUID) -> Delivery:
         """Send again now, with a fresh schedule: the same body and `webhook-id`, so receivers can tell."""

@@ -15,7 +15,12 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog_core.adapters.webhooks import webhook_attempts, webhook_deliveries, webhook_subscriptions
+from catalog_core.adapters.webhooks import (
+    WebhookRepository,
+    webhook_attempts,
+    webhook_deliveries,
+    webhook_subscriptions,
+)
 from catalog_core.domain.model import new_id
 from catalog_core.domain.webhooks import DeliveryState
 from catalog_webhooks.domain.events import WebhookEvent
@@ -150,6 +155,11 @@ class DeliveryStore:
             removed += len(gone)
             if len(gone) < chunk:
                 return removed
+
+    def unfinished(self) -> dict[DeliveryState, int]:
+        """Deliveries pending and failed, over every subscription."""
+        with self.sessions() as session:
+            return WebhookRepository(session).unfinished()
 
     def record(self, claimed: ClaimedDelivery, result: AttemptResult, retry_in_s: float | None) -> bool:
         """The attempt, and what it leaves the delivery in: delivered, due again in `retry_in_s`, or failed (None).

@@ -32,6 +32,10 @@ class Sender(Protocol):
     def post(self, url: str, headers: dict[str, str], body: bytes) -> AttemptResult: ...
 
 
+class AttemptObserver(Protocol):
+    def attempted(self, outcomes: Sequence[Outcome]) -> None: ...
+
+
 @dataclass
 class DeliveryLoop:
     deliveries: DueDeliveries
@@ -39,6 +43,7 @@ class DeliveryLoop:
     schedule: RetrySchedule
     batch: int = 20
     lease: timedelta = timedelta(seconds=60)
+    observer: AttemptObserver | None = None  # metrics: every attempt made, recorded or not
     _outage: bool = False
 
     async def run_due(self) -> int:
@@ -60,6 +65,8 @@ class DeliveryLoop:
             if not claimed:
                 return sent
             outcomes = await asyncio.gather(*(asyncio.to_thread(self._attempt, one) for one in claimed))
+            if self.observer is not None:
+                self.observer.attempted(outcomes)
             recorded = await asyncio.to_thread(self._record, outcomes)
             for outcome, kept in zip(outcomes, recorded, strict=True):
                 _log(outcome, kept)
