@@ -103,7 +103,7 @@ def test_every_service_serves_its_metrics_and_they_move_with_a_write(running_sys
     system = running_system
     urls = {name: metrics_url(system, name) for name in (*PROCESSORS, "outbox-relay", "product-api", "search-api")}
     # A service an earlier test restarted may still be starting: wait for each, with a generous deadline.
-    before = {name: wait_until(lambda url=url: scrape(url), timeout=90, interval=0.5) for name, url in urls.items()}
+    before = {name: wait_until(partial(scrape, url), timeout=90, interval=0.5) for name, url in urls.items()}
     for name, families in before.items():
         assert families is not None, f"{name} serves no /metrics"
         expected = (*CONSUMER_FAMILIES, *OWN_FAMILIES.get(name, ())) if name in PROCESSORS else ()
