@@ -28,6 +28,7 @@ COMMANDS = {
     "media": "catalog-media",
     "outbox-relay": "catalog-relay",
     "search-api": "catalog-search",
+    "webhooks": "catalog-webhooks",
 }
 
 

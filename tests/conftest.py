@@ -38,6 +38,7 @@ from catalog_stack.services import (
 )
 from tests.images import ImageServer, image_server
 from tests.support import wait_until
+from tests.webhook_receiver import WebhookReceiver, webhook_receiver
 
 ROOT = Path(__file__).resolve().parent.parent
 # The session's API keys, one per kind of caller (API_KEYS entries: `key` or `key=scope+scope`).
@@ -182,7 +183,16 @@ def image_host() -> Iterator[ImageServer]:
 
 
 @pytest.fixture(scope="session")
-def running_system(stack_config: StackConfig, endpoints: Endpoints, image_host: ImageServer) -> Iterator["System"]:
+def webhook_host() -> Iterator[WebhookReceiver]:
+    """The one webhook receiver on loopback the running system may deliver to (allowlisted with the image server)."""
+    with webhook_receiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="session")
+def running_system(
+    stack_config: StackConfig, endpoints: Endpoints, image_host: ImageServer, webhook_host: WebhookReceiver
+) -> Iterator["System"]:
     """Every service of the platform as a real process."""
     api, search = free_port(), free_port()
     health_ports = tuple(free_port() for _ in HEALTH_SERVICES)
@@ -192,8 +202,14 @@ def running_system(stack_config: StackConfig, endpoints: Endpoints, image_host: 
         "API_PORT": str(api),
         "SEARCH_PORT": str(search),
         # Exactly the tests' image server, whatever the shell says: every other internal address stays refused.
-        "OUTBOUND_ALLOW": image_host.address,
+        "OUTBOUND_ALLOW": f"{image_host.address},{webhook_host.address}",
         "OUTBOUND_PORTS": "80,443",
+        # Webhook retries in seconds, not minutes.
+        "WEBHOOK_BACKOFF_BASE_S": "0.5",
+        "WEBHOOK_BACKOFF_CAP_S": "2",
+        "WEBHOOK_MAX_ATTEMPTS": "5",
+        "WEBHOOK_POLL_INTERVAL_S": "0.2",
+        "WEBHOOK_LEASE_S": "15",
     }
     system = System(api, search, health_ports, stack_config, service_env(stack_config, endpoints, env))
     try:

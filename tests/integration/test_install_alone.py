@@ -22,6 +22,7 @@ SERVICES = {
     "catalog-media": (["catalog_media.entrypoints.worker", "catalog_media.entrypoints.regenerate"], ["fastapi"]),
     "catalog-importer": (["catalog_importer.entrypoints.worker"], ["fastapi"]),
     "catalog-indexer": (["catalog_indexer.entrypoints.worker", "catalog_indexer.entrypoints.search_api"], ["boto3"]),
+    "catalog-webhooks": (["catalog_webhooks.entrypoints.worker"], ["fastapi", "boto3"]),
 }
 
 

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 
 from confluent_kafka import Producer
+from prometheus_client import REGISTRY
 
 from catalog_kit.envelope import EventEnvelope
 from catalog_kit.kafka import ensure_topics
@@ -110,3 +111,15 @@ def test_a_bad_record_is_dead_lettered_alone_and_its_batch_is_applied(endpoints:
     )
     assert letter.headers["dlq_processor"] == processor.name
     assert "breaks its contract" in letter.headers["dlq_error"]
+
+    def metric(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, {"processor": processor.name, **labels}) or 0.0
+
+    # The metrics say the same: a dead letter (more than one only if a rebalance handed the poisoned batch over
+    # again: at least once), no retries (a broken contract is not retried), the poisoned batch handled record by
+    # record, every record counted.
+    assert metric("catalog_consumer_dead_letters_total") >= 1
+    assert metric("catalog_consumer_retries_total") == 0
+    assert metric("catalog_consumer_batch_seconds_count", lane="bulk", outcome="isolated") >= 1
+    assert metric("catalog_consumer_batch_seconds_count", lane="bulk", outcome="ok") >= 1
+    assert metric("catalog_consumer_records_total", topic=PRODUCT_BULK.name, lane="bulk") >= len(keys)

@@ -66,7 +66,9 @@ class MovingCatalog:
     def current_facts_many(self, product_ids: Sequence[str]) -> dict[str, ProductFacts]:
         return {i: ProductFacts.from_snapshot(snapshot(i, self.versions[i])) for i in product_ids if i in self.versions}
 
-    def save_many(self, results: Sequence[EnrichmentResult], lane: Lane) -> list[SaveOutcome]:
+    def save_many(
+        self, results: Sequence[EnrichmentResult], lane: Lane, traceparents: Sequence[str | None] = ()
+    ) -> list[SaveOutcome]:
         self.saves.append(([(r.product_id, r.computed_from_version) for r in results], lane))
         self.results.extend(results)
         outcomes = []

@@ -25,6 +25,8 @@ class AccessTable:
     needs: Mapping[Operation, str]
     scopes: Mapping[Any, str] = field(default_factory=dict)  # by scope name (a str, or a StrEnum of them)
     scheme: str = "bearerKey"  # the security scheme's name in the OpenAPI document
+    # Served but kept out of the OpenAPI document (browser pages, event streams): decided here all the same.
+    undocumented: frozenset[Operation] = frozenset()
 
     def required(self, request: Request) -> str | None:
         """What the request's operation needs; None when the matched route has no entry (to be refused)."""
@@ -48,6 +50,16 @@ def operations(app: FastAPI) -> set[Operation]:
     }
 
 
+def undocumented_operations(app: FastAPI) -> set[Operation]:
+    """The operations the app serves but leaves out of its OpenAPI document."""
+    return {
+        (method, str(context.path_format))
+        for context in _api_routes(app)
+        if not context.include_in_schema
+        for method in context.methods or ()
+    }
+
+
 def _api_routes(app: FastAPI) -> list[RouteContext]:
     """The app's API routes as served: each with the path it is served under (included routers flattened)."""
     return [context for context in iter_route_contexts(app.routes) if isinstance(context.original_route, APIRoute)]
@@ -63,9 +75,12 @@ def check_decided(app: FastAPI, table: AccessTable) -> None:
     if prefixed:
         # A request is looked up by its route's own path; a prefix added by include_router is not part of it.
         raise UndecidedAccess(f"routes served under a prefix their router does not declare: {', '.join(prefixed)}")
-    served = operations(app)
+    hidden = undocumented_operations(app)
+    served = operations(app) | hidden
     undecided = sorted(served - table.needs.keys())
     stale = sorted(table.needs.keys() - served)
+    # An undocumented operation must be declared so: the document then lists exactly the rest.
+    undecided += sorted((hidden ^ table.undocumented) - set(undecided) - set(stale))
     unknown = sorted({need for need in table.needs.values() if need != PUBLIC} - table.scopes.keys())
     if undecided or stale or unknown:
         raise UndecidedAccess(

@@ -14,7 +14,9 @@ from typing import Any
 
 from aiohttp import web
 
+from catalog_kit.metrics import CONTENT_TYPE, RateMeter, exposition
 from catalog_schemas.topics import Lane, lane_of
+from catalog_stream.metrics import ConsumerMetrics
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +40,21 @@ class ConsumerHealth:
     processed: int = 0
     dead_lettered: int = 0
     stalled_logged: bool = False
+    rate: RateMeter = field(default_factory=RateMeter)  # records per second over the last lag-sampling period
+
+    def __post_init__(self) -> None:
+        self.metrics = ConsumerMetrics(self.name, ready=lambda: not self.problems())
 
     def assigned(self, partitions: set[tuple[str, int]]) -> None:
         self.joined = True
         self.partitions = set(partitions)
         self.lag = {tp: lag for tp, lag in self.lag.items() if tp in self.partitions}
+        self.metrics.lag(self.lag)
 
     def progressed(self, records: int) -> None:
         now = time.monotonic()
         self.processed += records
+        self.rate.add(records)
         self.last_progress = now
         self.last_poll = now
 
@@ -70,6 +78,12 @@ class ConsumerHealth:
     def sample_lag(self, lag: dict[tuple[str, int], int]) -> None:
         self.lag_before = self.lane_lag(Lane.INTERACTIVE)
         self.lag = lag
+        self.metrics.lag(lag)
+        self.metrics.records_per_second.set(self.rate.sample())
+
+    def dead_letter_published(self) -> None:
+        self.dead_lettered += 1
+        self.metrics.dead_letters.inc()
 
     @property
     def total_lag(self) -> int:
@@ -106,6 +120,7 @@ class ConsumerHealth:
             "lag_by_lane": {lane.value: self.lane_lag(lane) for lane in Lane},
             "lag_by_partition": {f"{t}[{p}]": lag for (t, p), lag in sorted(self.lag.items())},
             "processed": self.processed,
+            "records_per_second": round(self.rate.rate, 1),
             "dead_lettered": self.dead_lettered,
             "seconds_since_progress": round(now - self.last_progress, 1),
             "uptime_s": round(now - self.started, 1),
@@ -122,7 +137,7 @@ class ConsumerHealth:
 
 
 class HealthServer:
-    """`/healthz` and `/readyz` on a small HTTP port next to the consumer (127.0.0.1 unless configured)."""
+    """`/healthz`, `/readyz` and `/metrics` on a small HTTP port next to the consumer (127.0.0.1 unless configured)."""
 
     def __init__(self, health: ConsumerHealth, host: str, port: int, loop_timeout_s: float) -> None:
         self.health, self.host, self.port, self.loop_timeout_s = health, host, port, loop_timeout_s
@@ -131,7 +146,12 @@ class HealthServer:
 
     async def start(self) -> None:
         app = web.Application()
-        app.add_routes([web.get("/healthz", self._healthz), web.get("/readyz", self._readyz), *self.extra_routes])
+        routes = [
+            web.get("/healthz", self._healthz),
+            web.get("/readyz", self._readyz),
+            web.get("/metrics", self._metrics),
+        ]
+        app.add_routes([*routes, *self.extra_routes])
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
@@ -157,6 +177,10 @@ class HealthServer:
     async def _readyz(self, _: web.Request) -> web.Response:
         report = self.health.report()
         return web.json_response(report, status=200 if report["ready"] else 503)
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        # Served on the consume loop's own event loop: the metrics read the loop's state without locks.
+        return web.Response(body=exposition(), headers={"Content-Type": CONTENT_TYPE})
 
 
 async def sleep_until(stop: asyncio.Event, seconds: float) -> bool:

@@ -28,6 +28,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import Field
 
+from catalog_kit import tracing
 from catalog_kit.envelope import EventEnvelope
 from catalog_kit.jsonlog import configure_logging
 from catalog_kit.settings import CatalogSettings
@@ -35,6 +36,7 @@ from catalog_schemas.topics import BULK_LANES, Lane, Topic, dead_letter_topic, l
 from catalog_stream.client_config import connection
 from catalog_stream.failures import Failure, PermanentFailure, classify
 from catalog_stream.health import ConsumerHealth, HealthServer, sleep_until
+from catalog_stream.tracing import HandlingSpans
 
 __all__ = ["BatchHandler", "Handler", "PermanentFailure", "Processor", "ProcessorSettings"]
 
@@ -89,6 +91,7 @@ class Processor:
         self._handlers: dict[str, BatchHandler] = {}  # by topic name, both lanes of a topic
         self._batched: set[str] = set()
         self._periodic: list[tuple[float, Periodic]] = []
+        self._independent: list[tuple[float, Periodic]] = []  # timers that do not wait for the broker
         self._on_shutdown: list[Periodic] = []
         self._committed: dict[TopicPartition, int] = {}
         self._stop = asyncio.Event()
@@ -117,11 +120,14 @@ class Processor:
                 if batched:
                     self._batched.add(lane.name)
 
-    def timer(self, interval_s: float) -> Callable[[Periodic], Periodic]:
-        """Run the decorated coroutine every `interval_s` while the processor runs (its failures are logged)."""
+    def timer(self, interval_s: float, *, needs_broker: bool = True) -> Callable[[Periodic], Periodic]:
+        """Run the decorated coroutine every `interval_s` while the processor runs (its failures are logged).
+
+        A job that needs the broker starts once the Kafka clients have connected; one that does not
+        (`needs_broker=False`: work kept in the database) starts with the process, whatever the broker does."""
 
         def register(job: Periodic) -> Periodic:
-            self._periodic.append((interval_s, job))
+            (self._periodic if needs_broker else self._independent).append((interval_s, job))
             return job
 
         return register
@@ -134,6 +140,7 @@ class Processor:
     def run(self) -> None:
         """Consume until SIGTERM/SIGINT: stop taking records, finish the one in hand, commit, exit."""
         configure_logging(self.name, self.settings.log_level)
+        tracing.configure(self.name)
         asyncio.run(self._run_until_signalled())
 
     def stop(self) -> None:
@@ -171,11 +178,11 @@ class Processor:
         server = HealthServer(self.health, settings.health_host, settings.health_port, loop_timeout_s=60.0)
         await server.start()
         log.info("health endpoints up", extra={**self._ids(), "port": server.bound_port})
-        background: list[asyncio.Task[None]] = []
+        background = [asyncio.create_task(self._every(i, job)) for i, job in self._independent]
         try:
             if not await self._start_clients():
                 return
-            background = [asyncio.create_task(self._every(i, job)) for i, job in self._periodic]
+            background += [asyncio.create_task(self._every(i, job)) for i, job in self._periodic]
             background.append(asyncio.create_task(self._sample_lag()))
             await self._consume()
         finally:
@@ -268,24 +275,40 @@ class Processor:
 
     async def _handle_partition(self, partition: TopicPartition, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
         handler = self._handlers[partition.topic]
-        if partition.topic in self._batched and len(records) > 1:
-            await self._handle_batch(records, handler)
-        else:
-            for record in records:
-                await self._handle(record, handler)
+        started = time.perf_counter()
+        isolated = False
+        spans = (
+            HandlingSpans(self.name, self.group_id, partition.topic, partition.partition, records)
+            if tracing.enabled()
+            else None
+        )
+        try:
+            if partition.topic in self._batched and len(records) > 1:
+                isolated = not await self._handle_batch(records, handler, spans)
+            else:
+                for record in records:
+                    await self._handle(record, handler, spans)
+        finally:
+            if spans is not None:
+                spans.end()
         await self._commit(partition, records[-1].offset + 1)
         self.health.progressed(len(records))
+        self.health.metrics.handled(partition.topic, len(records), time.perf_counter() - started, isolated=isolated)
 
-    async def _handle_batch(self, records: Sequence[ConsumerRecord[Any, Any]], handler: BatchHandler) -> None:
-        """Apply the records as one batch; an outage retries it, any other failure isolates record by record."""
+    async def _handle_batch(
+        self, records: Sequence[ConsumerRecord[Any, Any]], handler: BatchHandler, spans: HandlingSpans | None = None
+    ) -> bool:
+        """Apply the records as one batch; an outage retries it, any other failure isolates record by record.
+
+        True when the batch applied whole, False when it was handled record by record."""
         try:
-            events = [EventEnvelope.from_kafka(_headers(r), r.value) for r in records]
+            events = [_envelope(r, _headers(r), spans) for r in records]
 
             async def apply() -> None:
                 await handler(events)
 
             await self._outage_tolerant(apply)
-            return
+            return True
         except _Stopped:
             raise
         except Exception as exc:
@@ -295,9 +318,12 @@ class Processor:
                 extra={**first, "records": len(records), "error": _describe(exc)},
             )
         for record in records:
-            await self._handle(record, handler)
+            await self._handle(record, handler, spans)
+        return False
 
-    async def _handle(self, record: ConsumerRecord[Any, Any], handler: BatchHandler) -> None:
+    async def _handle(
+        self, record: ConsumerRecord[Any, Any], handler: BatchHandler, spans: HandlingSpans | None = None
+    ) -> None:
         """Handle one record: an outage is retried without limit, other failures a few times, then dead-lettered."""
         headers = _headers(record)
         failures = 0
@@ -310,6 +336,7 @@ class Processor:
                 return not self._stop.is_set()
             failures += 1
             if kind is Failure.TRANSIENT and failures < self.settings.retry_attempts:
+                self.health.metrics.retries.inc()
                 log.warning("processing failed; retrying", extra={**_record_ids(record), "error": _describe(exc)})
                 return True
             return False
@@ -323,11 +350,13 @@ class Processor:
                 wait_max=self.settings.retry_backoff_cap_s,
             ):
                 with attempt:
-                    await handler([EventEnvelope.from_kafka(headers, record.value)])
+                    await handler([_envelope(record, headers, spans)])
         except Exception as exc:
             if classify(exc) is Failure.INFRASTRUCTURE:
                 raise _Stopped from exc
             self.health.infrastructure_back()
+            if spans is not None:
+                spans.failed(record, exc)
             await self.dead_letter(record, headers, exc, max(failures, 1))
             return
         self.health.infrastructure_back()
@@ -355,7 +384,7 @@ class Processor:
             )
 
         await self._outage_tolerant(send)  # offsets move past the record only once its dead letter is durable
-        self.health.dead_lettered += 1
+        self.health.dead_letter_published()
         log.error(
             "record dead-lettered",
             extra={**_record_ids(record), "dlq_topic": self.dead_letters_topic.name, "error": reason["dlq_error"]},
@@ -421,6 +450,22 @@ class Processor:
         while not await sleep_until(self._stop, interval_s):
             await _logged(job, "periodic job failed")
 
+    async def record_start(self, partitions: set[TopicPartition]) -> None:
+        """Commit where the group starts on partitions it never committed on (their beginning, where it reads from
+        anyway), so that the broker knows every partition the group reads: its lag there (the relay's
+        `catalog_consumer_group_lag`) then shows records that wait while no member runs, from the first start on.
+
+        Runs in the rebalance, before this member fetched from the new partitions; should a first batch commit in
+        between, the next batch's commit moves the offset on again, and at worst records are handled twice (at
+        least once)."""
+        assert self._consumer is not None
+        try:
+            new = [p for p in partitions if await self._consumer.committed(p) is None]
+            if new:
+                await self._consumer.commit(await self._consumer.beginning_offsets(new))
+        except (KafkaError, IllegalStateError, CommitFailedError) as exc:
+            log.warning("start offsets not recorded", extra={**self._ids(), "error": _describe(exc)})
+
     def forget(self, partitions: set[TopicPartition]) -> None:
         """Drop what was known of partitions another member may now commit."""
         for partition in partitions:
@@ -439,6 +484,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self.processor.forget(set(assigned))
+        await self.processor.record_start(set(assigned))
         self.processor.health.assigned({(p.topic, p.partition) for p in assigned})
         log.info(
             "partitions assigned",
@@ -455,6 +501,14 @@ async def _logged(job: Periodic, message: str) -> None:
 
 def _describe(exc: BaseException, limit: int = 300) -> str:
     return f"{type(exc).__name__}: {exc}"[:limit]
+
+
+def _envelope(
+    record: ConsumerRecord[Any, Any], headers: Sequence[tuple[str, bytes]], spans: HandlingSpans | None
+) -> EventEnvelope:
+    """The record's event; with traces on, carrying the context of its handling span (see `tracing.py`)."""
+    event = EventEnvelope.from_kafka(headers, record.value)
+    return event if spans is None else spans.continued(record, event)
 
 
 def _headers(record: ConsumerRecord[Any, Any]) -> list[tuple[str, bytes]]:

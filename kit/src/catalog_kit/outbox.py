@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from catalog_kit.bulk import copy_rows, recordset
 from catalog_kit.envelope import EventEnvelope
+from catalog_kit.tracing import current_traceparent
 from catalog_schemas import CANONICAL_BASE_URL, Lane, topic_for
 
 # The relay LISTENs on this channel; the payload is empty because the row itself is the message.
@@ -127,8 +128,10 @@ class OutboxWriter:
     def _rows(
         self, events: Sequence["PendingEvent"], traceparent: str | None, lane: Lane | None
     ) -> tuple[list[EventEnvelope], list[dict[str, Any]]]:
-        """The events' envelopes and their outbox rows."""
+        """The events' envelopes and their outbox rows. An event's own traceparent (a processor's, per record) goes
+        before the call's; without either, the row carries the current span's context (the request that wrote it)."""
         lane = lane or self.lane
+        traceparent = traceparent or current_traceparent()
         envelopes = [
             EventEnvelope(
                 type=e.event_type,
@@ -136,7 +139,7 @@ class OutboxWriter:
                 subject=e.aggregate_id,
                 data=e.data,
                 id=event_id,
-                traceparent=traceparent,
+                traceparent=e.traceparent or traceparent,
                 lane=lane,
             )
             for e, event_id in zip(events, _event_ids(len(events)), strict=True)
@@ -159,12 +162,13 @@ class OutboxWriter:
 
 @dataclass(frozen=True)
 class PendingEvent:
-    """An event to stage: its type, the aggregate it is about, and its data."""
+    """An event to stage: its type, the aggregate it is about, its data, and the trace it continues."""
 
     event_type: str
     aggregate_type: str
     aggregate_id: str
     data: Mapping[str, Any]
+    traceparent: str | None = None  # the context this event continues, if not the writer's call's
 
 
 def _event_ids(n: int) -> list[str]:

@@ -40,7 +40,7 @@ Every record the catalog platform produces on Kafka.
 
 **Envelope.** CloudEvents 1.0 in Kafka binary mode: the record value is the event data as UTF-8 JSON; the \
 attributes travel as headers (`ce_specversion`, `ce_id`, `ce_type`, `ce_source`, `ce_time`, `ce_subject`, \
-`ce_dataschema`, `content-type`, and `traceparent` when a request caused the change). `ce_type` selects the \
+`ce_dataschema`, `content-type`, and `traceparent` when the change is part of a trace). `ce_type` selects the \
 message and its schema.
 
 **Keys and order.** A record's key is its aggregate's id (a product's events are keyed by the product id and equal \
@@ -274,7 +274,8 @@ def _cloudevents_headers() -> dict[str, Any]:
             "traceparent": {
                 "type": "string",
                 "pattern": _TRACEPARENT,
-                "description": "W3C trace context of the request that caused the change, when there was one.",
+                "description": "W3C trace context the event continues: the span that wrote or published it (the "
+                "request, the relay, or the processor that derived it from an event of the same trace).",
             },
         },
     }

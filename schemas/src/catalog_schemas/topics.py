@@ -81,8 +81,19 @@ MEDIA = Topic(
     "(or every product's, fanned out per product).",
 )
 
+IMPORT_OUTCOMES = Topic(
+    name="catalog.import.outcome.v1",
+    key="import job id (UUID, text)",
+    partitions=3,
+    event_types=("import.completed", "import.failed"),
+    description="How import jobs ended, written in the same transaction as the job's final state: a summary of "
+    "the job (state, counts, failed rows by category, times, links). A topic of its own, so the importer, which "
+    "consumes catalog.import.v1, is not woken by its own announcements. The webhooks service turns them into "
+    "webhook deliveries. At least once: a job's outcome may repeat (the event id stays the same).",
+)
+
 # Stream processors that dead-letter what keeps failing; each gets `catalog.dlq.<name>.v1`.
-PROCESSORS = ("indexer", "enricher", "importer", "media")
+PROCESSORS = ("indexer", "enricher", "importer", "media", "webhooks")
 
 # What a dead letter adds to the failed record's own headers (catalog_stream.processor writes them).
 DEAD_LETTER_HEADERS = {
@@ -108,7 +119,14 @@ def dead_letter_topic(processor: str) -> Topic:
     )
 
 
-TOPICS: tuple[Topic, ...] = (PRODUCT, PRODUCT_BULK, IMPORTS, MEDIA, *(dead_letter_topic(p) for p in PROCESSORS))
+TOPICS: tuple[Topic, ...] = (
+    PRODUCT,
+    PRODUCT_BULK,
+    IMPORTS,
+    MEDIA,
+    IMPORT_OUTCOMES,
+    *(dead_letter_topic(p) for p in PROCESSORS),
+)
 
 
 class UnknownEventType(LookupError):

@@ -10,9 +10,17 @@ from pathlib import Path
 
 from catalog_kit.db import masked_url
 from catalog_kit.jsonlog import configure_logging
+from catalog_stack.figures import HttpFigures, ProcessorFigures, RelayFigures, scrape
 from catalog_stack.infra import Endpoints, StackConfig, start_infrastructure, stop_infrastructure
 from catalog_stack.processes import ManagedProcess
-from catalog_stack.services import platform_services, readiness, service_process, start_services, stop_services
+from catalog_stack.services import (
+    Service,
+    platform_services,
+    readiness,
+    service_process,
+    start_services,
+    stop_services,
+)
 
 API_PORT = int(os.environ.get("API_PORT", "8000"))
 SEARCH_PORT = int(os.environ.get("SEARCH_PORT", "8001"))
@@ -103,10 +111,12 @@ def banner(config: StackConfig, endpoints: Endpoints, key_where: str, key_shell:
 Catalog platform is running.
   Product API   {base}            (OpenAPI UI: {base}/docs, health: {base}/healthz)
   Search API    {search}/search?q=linen   (OpenAPI UI: {search}/docs)
+  Console       {base}/console   (log in with the API key below)
   API key       {key_where}
   PostgreSQL    {masked_url(endpoints.database_url)}
   Kafka         {endpoints.kafka_bootstrap_servers}   (topic catalog.product.v1)
-  Health        processors and relay on 127.0.0.1:{SEARCH_PORT + 1}-{SEARCH_PORT + 5} (/healthz, /readyz)
+  Health        processors and relay on 127.0.0.1:{SEARCH_PORT + 1}-{SEARCH_PORT + 5} (/healthz, /readyz, /metrics)
+  Metrics       {base}/metrics, {search}/metrics   (docs/metrics.md)
   Status        make status   (every service's readiness and lag)
   Logs          {config.root / "log"}/
 Try:
@@ -125,28 +135,46 @@ def stop() -> None:
 
 
 def status() -> None:
-    """One line per service: supervised or not, its own pid, and what its readiness endpoint says."""
+    """One line per service: supervised or not, its own pid, and its figures from its `/metrics` (the processors'
+    lag and rate, the relay's backlog); readiness problems from `/readyz`. A stopped processor shows the lag its
+    consumer group has at the broker, as the relay reads it."""
     config = _config()
-    for service in platform_services(API_PORT, SEARCH_PORT):
+    services = platform_services(API_PORT, SEARCH_PORT)
+    relay = next(s for s in services if s.name == "outbox-relay")
+    relay_samples = scrape(relay.metrics_url) if relay.metrics_url else None
+    relay_figures = RelayFigures.of(relay_samples) if relay_samples is not None else None
+    for service in services:
         process = service_process(config, service.name)
         supervisor, pid = process.pid(), process.child_pid()
         state = f"running (pid {pid})" if pid else ("restarting" if supervisor else "stopped")
-        report = readiness(service) if pid else None
-        if report is None:
-            detail = "" if not service.ready_url or not pid else "readiness: no answer"
-        elif "ready" not in report:
-            detail = f"readiness: {report.get('status', report)}"
-        elif report["ready"] and "role" in report:
-            detail = f"ready, {report['role']}, backlog {report['backlog']}, published {report['published_total']}"
-        elif report["ready"]:
-            lanes = report.get("lag_by_lane") or {}
-            lag = f"lag {lanes.get('interactive', 0)} + bulk {lanes.get('bulk', 0)}" if lanes else "lag 0"
-            detail = f"ready, {lag}, processed {report.get('processed', 0)}"
-        else:
-            detail = "NOT READY: " + "; ".join(report.get("problems", []))
-        print(f"{service.name:14} {state:22} {detail}")
+        print(f"{service.name:14} {state:22} {detail(service, running=bool(pid), relay=relay_figures)}")
     broker = ManagedProcess("broker", config.root / "run", config.root / "log").pid()
     print(f"{'broker':14} {'running (pid ' + str(broker) + ')' if broker else 'stopped'}")
+
+
+def detail(service: Service, *, running: bool, relay: RelayFigures | None) -> str:
+    """What `status` says of one service after its state: readiness and the figures of its `/metrics`."""
+    broker_lag = relay.broker_lag(service.name) if relay is not None else None
+    if not running:
+        return broker_lag or ""
+    report = readiness(service)
+    if report is None:
+        return "readiness: no answer" if service.ready_url else ""
+    if "ready" not in report:  # the HTTP services: their readiness, and what they answered
+        samples = scrape(service.metrics_url) if service.metrics_url else None
+        figures = "" if samples is None else ", " + HttpFigures.of(samples, service.name).line()
+        return f"readiness: {report.get('status', report)}{figures}"
+    samples = scrape(service.metrics_url) if service.health_port and service.metrics_url else None
+    if samples is None:
+        figures = ""
+    elif service.name == "outbox-relay":
+        figures = RelayFigures.of(samples).line() + f", {report.get('role', '?')}"
+    else:
+        processor = ProcessorFigures.of(samples, service.name)
+        figures = processor.line() if report["ready"] else processor.figures()
+    if not report["ready"]:
+        return "NOT READY: " + "; ".join(report.get("problems", [])) + (f" ({figures})" if figures else "")
+    return figures or "ready"
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ class Service:
     command: str  # a console script of the workspace
     health_url: str | None = None  # waited for at start (the HTTP services)
     health_port: int | None = None  # a processor's /healthz and /readyz
+    extra_env: tuple[tuple[str, str], ...] = ()  # what this service alone gets
 
     @property
     def ready_url(self) -> str | None:
@@ -28,10 +29,17 @@ class Service:
             return f"http://127.0.0.1:{self.health_port}/readyz"
         return self.health_url
 
+    @property
+    def metrics_url(self) -> str | None:
+        """Where its Prometheus metrics are: the health port's `/metrics`, or the HTTP service's own."""
+        if self.health_port:
+            return f"http://127.0.0.1:{self.health_port}/metrics"
+        return self.health_url.removesuffix("/readyz") + "/metrics" if self.health_url else None
+
     def env(self) -> dict[str, str]:
         """What this one service gets on top of the stack's environment."""
         if not self.health_port:
-            return {}
+            return dict(self.extra_env)
         if self.name == "outbox-relay":
             return {"HEALTH_PORT": str(self.health_port)}
         # One instance per service here, so its name is a stable static-membership id: a restarted processor
@@ -45,21 +53,29 @@ def bin_path(command: str) -> str:
 
 
 # The services with a health port of their own, in the order of their ports after the search API's.
-HEALTH_SERVICES = ("indexer", "enricher", "importer", "media", "outbox-relay")
+HEALTH_SERVICES = ("indexer", "enricher", "importer", "media", "outbox-relay", "webhooks")
 
 
 def platform_services(api_port: int, search_port: int, health_ports: Sequence[int] | None = None) -> list[Service]:
     """Every process of the platform, in start order; health ports follow the search API's by default."""
     ports = list(health_ports or range(search_port + 1, search_port + 1 + len(HEALTH_SERVICES)))
     health = dict(zip(HEALTH_SERVICES, ports, strict=True))
+    # The console's overview reads every processor's and the relay's health port.
+    targets = ",".join(f"{name}=http://127.0.0.1:{port}" for name, port in health.items())
     return [
-        Service("product-api", "catalog-api", f"http://127.0.0.1:{api_port}/readyz"),
+        Service(
+            "product-api",
+            "catalog-api",
+            f"http://127.0.0.1:{api_port}/readyz",
+            extra_env=(("PIPELINE_TARGETS", targets),),
+        ),
         Service("outbox-relay", "catalog-relay", health_port=health["outbox-relay"]),
         Service("indexer", "catalog-indexer", health_port=health["indexer"]),
         Service("search-api", "catalog-search", f"http://127.0.0.1:{search_port}/readyz"),
         Service("enricher", "catalog-enricher", health_port=health["enricher"]),
         Service("importer", "catalog-importer", health_port=health["importer"]),
         Service("media", "catalog-media", health_port=health["media"]),
+        Service("webhooks", "catalog-webhooks", health_port=health["webhooks"]),
     ]
 
 

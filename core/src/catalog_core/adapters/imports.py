@@ -49,6 +49,7 @@ import_jobs = Table(
     Column("file_bytes", BigInteger, nullable=False),
     Column("file_sha256", Text, nullable=False),
     Column("submitted_by", Text),
+    Column("traceparent", Text),  # the submitting request's trace, continued by the importer
     Column("rows_total", BigInteger),
     Column("rows_processed", BigInteger, nullable=False, server_default="0"),
     Column("rows_created", BigInteger, nullable=False, server_default="0"),
@@ -92,6 +93,8 @@ import_rows = Table(
     Column("errors", JSONB),
     Column("attempts", Integer, nullable=False, server_default="1"),
     Column("defined_sku", Text),
+    Column("product_version", BigInteger),  # the version the row wrote (or found unchanged)
+    Column("written_at", DateTime(timezone=True), server_default=func.now()),  # its chunk's transaction time
 )
 
 
@@ -106,6 +109,7 @@ def job_from_row(row: Row[Any]) -> ImportJob:
         file_bytes=row.file_bytes,
         file_sha256=row.file_sha256,
         submitted_by=row.submitted_by,
+        traceparent=row.traceparent,
         rows_total=row.rows_total,
         rows_processed=row.rows_processed,
         rows_created=row.rows_created,
@@ -147,6 +151,7 @@ class ImportJobRepository:
         file_bytes: int,
         file_sha256: str,
         submitted_by: str,
+        traceparent: str | None = None,
     ) -> ImportJob:
         row = self.session.execute(
             insert(import_jobs)
@@ -160,6 +165,7 @@ class ImportJobRepository:
                 file_bytes=file_bytes,
                 file_sha256=file_sha256,
                 submitted_by=submitted_by,
+                traceparent=traceparent,
             )
             .returning(import_jobs)
         ).one()

@@ -149,6 +149,7 @@ class ImportJob:
     started_at: datetime | None
     finished_at: datetime | None
     updated_at: datetime
+    traceparent: str | None = None  # the submitting request's trace: the job's row events continue it
 
     @property
     def rows_succeeded(self) -> int:

@@ -31,3 +31,6 @@ class ImporterSettings(ProcessorSettings):
     import_max_row_attempts: int = Field(default=3, ge=1, description="Times retry-failed may process one row.")
     import_retry_backoff_s: float = Field(default=5.0, description="Wait before a job handed back after an error.")
     import_worker_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    import_metrics_interval_s: float = Field(
+        default=5.0, gt=0, description="How often the jobs-by-state gauge is read from the database, and rows/s taken."
+    )

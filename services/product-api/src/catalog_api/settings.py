@@ -19,6 +19,21 @@ class ApiSettings(CatalogSettings):
     max_image_bytes: int = Field(default=20 * 1024 * 1024, description="Image uploads above this get 413.")
     idempotency_ttl_hours: int = 24
     page_size_max: int = 200
+    # The operator console (/console) and the live job stream.
+    console_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="Signs console sessions; empty: a random secret per process (sessions end with the process). "
+        "Set it when several API processes serve the console.",
+    )
+    console_session_hours: float = Field(default=8.0, gt=0)
+    pipeline_targets: str = Field(
+        default="",
+        description="Health ports the console's overview reads: `name=http://127.0.0.1:port,...` (operator-set).",
+    )
+    import_events_poll_s: float = Field(default=0.5, gt=0, description="How often a live job stream reads its job.")
+    import_events_max_streams: int = Field(default=100, ge=1, description="Concurrent live job streams per process.")
+    import_events_ping_s: float = Field(default=15.0, gt=0)
+    dead_letter_scan_max: int = Field(default=10_000, ge=1, description="Dead letters the console reads per topic.")
 
     def env_keys(self) -> tuple[EnvKey, ...]:
         """The keys of `API_KEYS` (their digests and scopes); raises `InvalidKeys` if it cannot be read."""

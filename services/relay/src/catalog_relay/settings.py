@@ -4,6 +4,7 @@ from pydantic import Field
 from sqlalchemy.engine import make_url
 
 from catalog_kit.settings import CatalogSettings
+from catalog_schemas.topics import PROCESSORS
 
 
 class RelaySettings(CatalogSettings):
@@ -40,4 +41,12 @@ class RelaySettings(CatalogSettings):
         default=60.0, description="Leader with a backlog and nothing published for this long: not ready."
     )
     health_host: str = "127.0.0.1"
-    health_port: int = Field(default=0, description="Port of /healthz and /readyz; 0: any free port.")
+    health_port: int = Field(default=0, description="Port of /healthz, /readyz and /metrics; 0: any free port.")
+    relay_lag_groups: str = Field(
+        default=",".join(f"catalog-{processor}" for processor in PROCESSORS),
+        description="Consumer groups whose lag /metrics reports (comma-separated); empty: none.",
+    )
+    relay_lag_interval_s: float = Field(default=5.0, gt=0, description="How often the groups' lag is read.")
+
+    def lag_groups(self) -> list[str]:
+        return [group.strip() for group in self.relay_lag_groups.split(",") if group.strip()]

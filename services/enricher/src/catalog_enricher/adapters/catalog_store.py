@@ -79,9 +79,12 @@ class EnrichmentStore:
         """Store `result` with its event in one transaction, only if it was computed from the current version."""
         return self.save_many([result], lane)[0]
 
-    def save_many(self, results: Sequence[EnrichmentResult], lane: Lane) -> list[SaveOutcome]:
+    def save_many(
+        self, results: Sequence[EnrichmentResult], lane: Lane, traceparents: Sequence[str | None] = ()
+    ) -> list[SaveOutcome]:
         """Store the results computed from their product's current version, with their `product.enriched` events
-        in `lane`, all in one transaction; the outcome of each result, in order.
+        in `lane`, all in one transaction; the outcome of each result, in order. `traceparents`: per result, the
+        trace its event continues (the handled record's).
 
         At most one result per product (the caller folds a batch to each product's newest version).
         """
@@ -100,8 +103,9 @@ class EnrichmentStore:
             if current:
                 rows = json.dumps([_row(key, r) for key, r in current], separators=(",", ":"))
                 saved = set(session.execute(_UPSERT_MANY, {"rows": rows}).scalars().all())
+            traces = dict(zip(keys, traceparents, strict=False))
             events = [
-                PendingEvent("product.enriched", "product", r.product_id, r.to_event_data())
+                PendingEvent("product.enriched", "product", r.product_id, r.to_event_data(), traces.get(key))
                 for key, r in current
                 if key in saved
             ]

@@ -9,11 +9,12 @@ from catalog_schemas import Lane
 
 @dataclass(frozen=True)
 class Change:
-    """One event's view of a product: its facts at that version, the event's lane and id."""
+    """One event's view of a product: its facts at that version, the event's lane, id and trace."""
 
     facts: ProductFacts
     lane: Lane
     event_id: str
+    traceparent: str | None = None  # what the product.enriched event continues
 
 
 def latest_per_product(changes: Iterable[Change]) -> list[Change]:

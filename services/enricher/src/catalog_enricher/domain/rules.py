@@ -51,10 +51,11 @@ class EnrichmentResult:
     category: str | None
     price_band: str
     completeness: Completeness
+    degraded: tuple[str, ...] = ()  # parts made without the provider (it was unavailable): `keywords`
 
     def to_event_data(self) -> dict[str, Any]:
         """The data of a product.enriched event (JSON-ready)."""
-        return {
+        data: dict[str, Any] = {
             "id": self.product_id,
             "version": self.computed_from_version,
             "keywords": list(self.keywords),
@@ -63,6 +64,9 @@ class EnrichmentResult:
             "price_band": self.price_band,
             "completeness": {"score": self.completeness.score, "missing": list(self.completeness.missing)},
         }
+        if self.degraded:  # only when something is: the webhooks service announces it as enrichment_degraded
+            data["degraded"] = list(self.degraded)
+        return data
 
 
 def _is_keyword(word: str) -> bool:
@@ -187,8 +191,11 @@ def completeness(facts: ProductFacts, category: str | None) -> Completeness:
     return Completeness(score=score, missing=missing)
 
 
-def enrich(facts: ProductFacts, taxonomy: Taxonomy, extra_keywords: Sequence[str] = ()) -> EnrichmentResult:
-    """Everything the enricher derives from one version of a product."""
+def enrich(
+    facts: ProductFacts, taxonomy: Taxonomy, extra_keywords: Sequence[str] = (), degraded: Sequence[str] = ()
+) -> EnrichmentResult:
+    """Everything the enricher derives from one version of a product; `degraded`: the parts made without the
+    provider."""
     category = taxonomy.classify(facts)
     return EnrichmentResult(
         product_id=facts.id,
@@ -198,4 +205,5 @@ def enrich(facts: ProductFacts, taxonomy: Taxonomy, extra_keywords: Sequence[str
         category=category,
         price_band=price_band(facts.price, facts.currency),
         completeness=completeness(facts, category),
+        degraded=tuple(degraded),
     )

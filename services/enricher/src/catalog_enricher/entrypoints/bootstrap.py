@@ -1,7 +1,10 @@
 """The enricher's composition root: picks the adapters for the settings and wires them into the service layer."""
 
-from catalog_enricher.adapters.catalog_store import EnrichmentStore
+from collections.abc import Sequence
+
+from catalog_enricher.adapters.catalog_store import EnrichmentStore, SaveOutcome
 from catalog_enricher.adapters.fault_injection import FaultyProvider
+from catalog_enricher.adapters.metrics import EnrichmentMetrics
 from catalog_enricher.adapters.pipeline_gaps import PipelineGaps
 from catalog_enricher.adapters.provider import EnrichmentProvider, LocalProvider, ResilientProvider
 from catalog_enricher.domain.taxonomy import Taxonomy
@@ -9,6 +12,7 @@ from catalog_enricher.service_layer.enrichment import Enricher
 from catalog_enricher.service_layer.reconciliation import Reconciler
 from catalog_enricher.settings import EnricherSettings
 from catalog_kit.db import make_engine, make_session_factory
+from catalog_kit.envelope import EventEnvelope
 from catalog_kit.outbox import OutboxWriter
 from catalog_schemas import Lane
 from catalog_schemas.topics import PRODUCT
@@ -17,7 +21,7 @@ from catalog_stream.processor import Processor
 SOURCE = "/catalog/enricher"
 
 
-def provider(settings: EnricherSettings) -> EnrichmentProvider:
+def provider(settings: EnricherSettings) -> ResilientProvider:
     """The local provider, with injected faults when the settings ask for them, behind timeout, retries, breaker."""
     inner: EnrichmentProvider = LocalProvider()
     if settings.provider_delay_s or settings.provider_failure_rate:
@@ -36,14 +40,18 @@ def build(settings: EnricherSettings) -> Processor:
     `Enricher.handle_batch`."""
     sessions = make_session_factory(make_engine(settings.database_url, pool_size=2))
     outbox = OutboxWriter(SOURCE, settings.public_base_url)
-    enricher = Enricher(
-        store=EnrichmentStore(sessions, outbox),
-        provider=provider(settings),
-        taxonomy=Taxonomy.default(),
-    )
+    resilient = provider(settings)
+    enricher = Enricher(store=EnrichmentStore(sessions, outbox), provider=resilient, taxonomy=Taxonomy.default())
     processor = Processor("enricher", settings)
+    metrics = EnrichmentMetrics()
+    metrics.watch_breaker(resilient.name, resilient.breaker)
 
-    processor.batch_agent(PRODUCT, enricher.handle_batch)
+    async def enrich_batch(events: Sequence[EventEnvelope]) -> list[SaveOutcome]:
+        outcomes = await enricher.handle_batch(events)
+        metrics.enriched(outcomes)
+        return outcomes
+
+    processor.batch_agent(PRODUCT, enrich_batch)
     if settings.reconcile_interval_s > 0:
         backfill = OutboxWriter(SOURCE, settings.public_base_url, lane=Lane.BULK)  # re-announcements are bulk work
         reconciler = Reconciler(

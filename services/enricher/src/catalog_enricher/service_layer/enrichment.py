@@ -29,7 +29,9 @@ class EnrichmentRecords(Protocol):
 
     def current_facts_many(self, product_ids: Sequence[str]) -> dict[str, ProductFacts]: ...
 
-    def save_many(self, results: Sequence[EnrichmentResult], lane: Lane) -> list[SaveOutcome]: ...
+    def save_many(
+        self, results: Sequence[EnrichmentResult], lane: Lane, traceparents: Sequence[str | None] = ()
+    ) -> list[SaveOutcome]: ...
 
 
 @dataclass
@@ -52,7 +54,7 @@ class Enricher:
         batch that failed half-way can be handled again as a whole.
         """
         changes = latest_per_product(
-            Change(ProductFacts.from_snapshot(event.data), event.lane, event.id)
+            Change(ProductFacts.from_snapshot(event.data), event.lane, event.id, event.traceparent)
             for event in events
             if event.type in ENRICHED_TYPES
         )
@@ -90,7 +92,10 @@ class Enricher:
 
     async def _compute(self, facts: Sequence[ProductFacts]) -> list[EnrichmentResult]:
         keywords = await self._provider_keywords(facts)
-        return [enrich(one, self.taxonomy, extra) for one, extra in zip(facts, keywords, strict=True)]
+        return [
+            enrich(one, self.taxonomy, extra or (), degraded=() if extra is not None else ("keywords",))
+            for one, extra in zip(facts, keywords, strict=True)
+        ]
 
     async def _save(
         self, pending: Sequence[tuple[int, Change]], results: Sequence[EnrichmentResult]
@@ -100,14 +105,19 @@ class Enricher:
         for lane in (Lane.INTERACTIVE, Lane.BULK):  # a processor's batch has one lane; a mixed one saves both
             positions = [n for n, (_, change) in enumerate(pending) if change.lane is lane]
             if positions:
-                saved = await asyncio.to_thread(self.store.save_many, [results[n] for n in positions], lane)
+                saved = await asyncio.to_thread(
+                    self.store.save_many,
+                    [results[n] for n in positions],
+                    lane,
+                    [pending[n][1].traceparent for n in positions],
+                )
                 outcomes.update(zip(positions, saved, strict=True))
         return [outcomes[n] for n in range(len(pending))]
 
-    async def _provider_keywords(self, facts: Sequence[ProductFacts]) -> list[tuple[str, ...]]:
-        """Keywords from the external provider per product, at most `lookup_concurrency` lookups at a time; without
-        them the local rules still give a useful result."""
-        keywords: list[tuple[str, ...]] = [()] * len(facts)
+    async def _provider_keywords(self, facts: Sequence[ProductFacts]) -> list[tuple[str, ...] | None]:
+        """Keywords from the external provider per product, at most `lookup_concurrency` lookups at a time; None
+        where it was unavailable: the local rules still give a useful result, marked degraded."""
+        keywords: list[tuple[str, ...] | None] = [None] * len(facts)
         failures: list[str] = []
         queue = iter(enumerate(facts))  # shared by the workers: each product is taken by exactly one
 

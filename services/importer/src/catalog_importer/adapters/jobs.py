@@ -6,6 +6,7 @@ matches on that token, so a runner that was presumed dead and replaced can no lo
 """
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -15,7 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from catalog_core.adapters.imports import import_jobs, job_from_row
 from catalog_core.domain.imports import FINISHED, ImportJob, JobMode, JobState, final_state
 from catalog_importer.domain.feed import Position
+from catalog_importer.domain.outcomes import outcome_event
 from catalog_importer.domain.tally import Tally
+from catalog_kit.outbox import OutboxWriter
 
 MAX_ERROR_TEXT = 2000
 
@@ -38,12 +41,33 @@ class ClaimRules:
     max_attempts: int
 
 
+Announce = Callable[[Session, ImportJob], None]
+
+
+class OutcomeAnnouncer:
+    """Writes a finished job's `import.completed` / `import.failed` into the transaction that finished it."""
+
+    def __init__(self, outbox: OutboxWriter, public_base_url: str) -> None:
+        self.outbox = outbox
+        self.public_base_url = public_base_url
+
+    def __call__(self, session: Session, job: ImportJob) -> None:
+        event = outcome_event(job, self.public_base_url)
+        if event is not None:
+            event_type, data = event
+            self.outbox.add(
+                session, event_type=event_type, aggregate_type="import_job", aggregate_id=str(job.id), data=data
+            )
+
+
 class JobClaims:
     """The job-row side of running jobs; each method is its own short transaction unless given a session."""
 
-    def __init__(self, sessions: sessionmaker[Session], rules: ClaimRules) -> None:
+    def __init__(self, sessions: sessionmaker[Session], rules: ClaimRules, announce: Announce | None = None) -> None:
         self.sessions = sessions
         self.rules = rules
+        # A job's final state and its announcement commit together: neither is ever seen without the other.
+        self.announce = announce
 
     def _claimable(self) -> ColumnElement[bool]:
         stale = func.now() - self.rules.stale_after
@@ -173,7 +197,7 @@ class JobClaims:
         """FAIL jobs that used all their attempts and are not running (their worker died or kept failing)."""
         stale = func.now() - self.rules.stale_after
         with self.sessions() as session, session.begin():
-            ids = session.execute(
+            rows = session.execute(
                 update(import_jobs)
                 .where(
                     import_jobs.c.attempts >= self.rules.max_attempts,
@@ -193,9 +217,11 @@ class JobClaims:
                     finished_at=func.now(),
                     updated_at=func.now(),
                 )
-                .returning(import_jobs.c.id)
-            ).scalars()
-            return list(ids)
+                .returning(import_jobs)
+            ).all()
+            for row in rows:
+                self._announce(session, job_from_row(row))
+            return [row.id for row in rows]
 
     def cancel_abandoned(self) -> list[uuid.UUID]:
         """Finish as CANCELLED the jobs whose cancel was requested and whose worker died before seeing it."""
@@ -233,9 +259,15 @@ class JobClaims:
                 )
                 .returning(import_jobs)
             ).one_or_none()
-        if row is None:
-            raise LostClaim(str(claim.job.id))
-        return job_from_row(row)
+            if row is None:
+                raise LostClaim(str(claim.job.id))
+            job = job_from_row(row)
+            self._announce(session, job)
+        return job
+
+    def _announce(self, session: Session, job: ImportJob) -> None:
+        if self.announce is not None:
+            self.announce(session, job)
 
 
 def _owned(claim: Claim) -> tuple[ColumnElement[bool], ...]:

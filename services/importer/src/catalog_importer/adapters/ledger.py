@@ -35,7 +35,7 @@ class Ledger:
         self.session.execute(
             statement.on_conflict_do_update(
                 index_elements=[import_rows.c.job_id, import_rows.c.row_number],
-                set_={**replaced, "attempts": import_rows.c.attempts + 1},
+                set_={**replaced, "attempts": import_rows.c.attempts + 1, "written_at": func.now()},
             ),
             params,
         )
@@ -87,6 +87,7 @@ def _entry(job_id: uuid.UUID, outcome: RowOutcome) -> dict[str, Any]:
         "message": _text(outcome.message),
         "errors": errors or None,
         "defined_sku": outcome.product_sku.lower() if outcome.defined and outcome.product_sku else None,
+        "product_version": outcome.product_version,
     }
 
 
@@ -103,13 +104,14 @@ ENTRY_COLUMNS = (
     "message",
     "errors",
     "defined_sku",
+    "product_version",
 )
 
 
 def _copied(entry: dict[str, Any]) -> tuple[Any, ...]:
     """An entry as a COPY row in the order of ENTRY_COLUMNS (the errors as JSON text)."""
     values = tuple(entry.values())
-    return values if entry["errors"] is None else (*values[:10], _json(entry["errors"]), values[11])
+    return values if entry["errors"] is None else (*values[:10], _json(entry["errors"]), *values[11:])
 
 
 def _text(value: str | None) -> str | None:

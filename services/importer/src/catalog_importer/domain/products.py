@@ -73,6 +73,7 @@ class RowOutcome:
     product_id: uuid.UUID | None = None
     product_sku: str | None = None
     defined: bool = False  # the first row of a product the feed gave in full (finds a product given twice)
+    product_version: int | None = None  # the version the row wrote (or found unchanged): the job's lineage
 
     @property
     def field(self) -> str | None:
@@ -134,7 +135,9 @@ def failed(group: ProductRows, failures: Sequence[Failure]) -> list[RowOutcome]:
     return outcomes
 
 
-def succeeded(planned: PlannedProduct, status: RowStatus, product_id: uuid.UUID) -> list[RowOutcome]:
+def succeeded(
+    planned: PlannedProduct, status: RowStatus, product_id: uuid.UUID, version: int | None = None
+) -> list[RowOutcome]:
     return [
         RowOutcome(
             row,
@@ -142,6 +145,7 @@ def succeeded(planned: PlannedProduct, status: RowStatus, product_id: uuid.UUID)
             product_id=product_id,
             product_sku=planned.sku,
             defined=planned.kind is Kind.DEFINE and i == 0,
+            product_version=version,
         )
         for i, row in enumerate(planned.group.rows)
     ]

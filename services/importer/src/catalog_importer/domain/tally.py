@@ -64,3 +64,14 @@ class Tally:
             skipped=counts[RowStatus.SKIPPED],
             errors={str(k): v for k, v in sorted(errors.items()) if v > 0},
         )
+
+
+def row_counts(outcomes: Sequence[RowOutcome]) -> tuple[dict[str, int], dict[str, int]]:
+    """Rows by status, and failed rows by category, of one chunk's outcomes."""
+    by_status = Counter(outcome.status.value for outcome in outcomes)
+    failed = Counter(
+        outcome.category.value
+        for outcome in outcomes
+        if outcome.status is RowStatus.FAILED and outcome.category is not None
+    )
+    return dict(by_status), dict(failed)

@@ -1,9 +1,11 @@
 """The importer's composition root: picks the adapters for the settings and wires them into the service layer."""
 
+import asyncio
 from datetime import timedelta
 
-from catalog_importer.adapters.jobs import ClaimRules, JobClaims
+from catalog_importer.adapters.jobs import ClaimRules, JobClaims, OutcomeAnnouncer
 from catalog_importer.adapters.ledger import Ledger
+from catalog_importer.adapters.metrics import ImportMetrics
 from catalog_importer.service_layer.dispatcher import Dispatcher
 from catalog_importer.service_layer.import_requests import ImportRequests
 from catalog_importer.service_layer.runner import JobRunner
@@ -18,7 +20,7 @@ from catalog_stream.processor import Processor
 SOURCE = "/catalog/importer"
 
 
-def dispatcher(settings: ImporterSettings) -> Dispatcher:
+def dispatcher(settings: ImporterSettings, metrics: ImportMetrics | None = None) -> Dispatcher:
     """Claims over the catalog database, a runner writing through the outbox, and the slots that run them."""
     # A session per chunk slot, one per running job (its heartbeat, the progress it reads), and the watchdog's.
     pool_size = settings.import_chunk_slots + settings.import_max_jobs + 2
@@ -30,6 +32,8 @@ def dispatcher(settings: ImporterSettings) -> Dispatcher:
             stale_after=timedelta(seconds=settings.import_stale_after_s),
             max_attempts=settings.import_max_attempts,
         ),
+        # Outcomes in the interactive lane: few, and someone waits for them (webhooks); never behind a feed's rows.
+        announce=OutcomeAnnouncer(OutboxWriter(SOURCE, settings.public_base_url), settings.public_base_url),
     )
     runner = JobRunner(
         sessions,
@@ -41,6 +45,7 @@ def dispatcher(settings: ImporterSettings) -> Dispatcher:
         max_row_attempts=settings.import_max_row_attempts,
         retry_backoff=timedelta(seconds=settings.import_retry_backoff_s),
         chunk_slots=settings.import_chunk_slots,
+        observer=metrics,
     )
     return Dispatcher(
         claims,
@@ -52,8 +57,14 @@ def dispatcher(settings: ImporterSettings) -> Dispatcher:
 
 def build(settings: ImporterSettings) -> Processor:
     """The importer's stream processor: requests start jobs, a timer runs the watchdog, shutdown hands jobs back."""
-    requests = ImportRequests(dispatcher(settings))
+    # Its own connection: the sampling never waits for a chunk slot's session.
+    metrics = ImportMetrics(make_session_factory(make_engine(settings.database_url, pool_size=1)))
+    requests = ImportRequests(dispatcher(settings, metrics))
     processor = Processor("importer", settings)
+
+    @processor.timer(settings.import_metrics_interval_s)
+    async def sample_metrics() -> None:
+        await asyncio.to_thread(metrics.sample)
 
     processor.agent(IMPORTS, requests.requested)
     processor.timer(settings.import_watchdog_interval_s)(requests.watchdog)

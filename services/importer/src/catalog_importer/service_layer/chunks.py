@@ -3,7 +3,7 @@ outbox events, its ledger rows, and the job's progress — all committed togethe
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,9 +26,10 @@ from catalog_importer.domain.products import (
     plan,
     succeeded,
 )
-from catalog_importer.domain.tally import Previous, Tally
+from catalog_importer.domain.tally import Previous, Tally, row_counts
 from catalog_importer.service_layer.job_records import JobProgress, LedgerOn, RowLedger
 from catalog_importer.service_layer.pipeline import Baton
+from catalog_kit import tracing
 from catalog_kit.outbox import OutboxWriter
 
 # Errors of a batch write that one product of the batch can cause; the chunk is then written again with each
@@ -41,6 +42,8 @@ class ChunkResult:
     tally: Tally
     cancel_requested: bool
     outcomes: int
+    by_status: Mapping[str, int] = field(default_factory=dict)  # this chunk's rows by status
+    failed_by_category: Mapping[str, int] = field(default_factory=dict)  # this chunk's failed rows by category
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,9 @@ class ChunkWriter:
         ledger: LedgerOn,
         claim: Claim,
         retry: Mapping[int, Previous] | None,
+        traceparent: str | None = None,
     ) -> None:
+        """`traceparent`: the job run's trace; each chunk's product events continue it."""
         self.sessions = sessions
         self.outbox = outbox
         self.claims = claims
@@ -69,6 +74,7 @@ class ChunkWriter:
         self.claim = claim
         self.format: FeedFormat = claim.job.format
         self.retry = retry  # None: every row; otherwise only products whose rows are all retryable
+        self.traceparent = traceparent
 
     def write(self, chunk: Sequence[ProductRows], run_rows: int, after: Baton, baton: Baton) -> ChunkResult:
         """Write the chunk in one transaction. `after` is the baton of the job's previous chunk: this one reads the
@@ -83,8 +89,16 @@ class ChunkWriter:
         self, chunk: Sequence[ProductRows], run_rows: int, after: Baton, baton: Baton, *, isolated: bool
     ) -> ChunkResult:
         job_id = self.claim.job.id
-        with self.sessions() as session, session.begin():
-            catalog = ProductCatalog(session, self.outbox)
+        attributes: dict[str, str | int] = {
+            "catalog.job_id": str(job_id),
+            "catalog.rows": sum(len(p.rows) for p in chunk),
+        }
+        with (
+            tracing.child_span("import chunk", self.traceparent, attributes) as traceparent,
+            self.sessions() as session,
+            session.begin(),
+        ):
+            catalog = ProductCatalog(session, self.outbox, traceparent)
             ledger = self.ledger(session)
             outcomes: list[RowOutcome] = []
             planned: list[PlannedProduct] = []
@@ -104,14 +118,15 @@ class ChunkWriter:
             else:
                 results = catalog.upsert_many([(r.draft, r.current) for r in ready])
                 for r, (product, outcome) in zip(ready, results, strict=True):
-                    outcomes += succeeded(r.planned, RowStatus(outcome.value), product.id)
+                    outcomes += succeeded(r.planned, RowStatus(outcome.value), product.id, product.version)
             outcomes.sort(key=lambda o: o.row.number)
             previous = {o.row.number: self.retry[o.row.number] for o in outcomes} if self.retry is not None else {}
             ledger.write(job_id, outcomes, retry=self.retry is not None)
             new_tally = after.tally().add(outcomes, previous)  # waits for the previous chunk's commit
             end = chunk[-1].rows[-1].end
             cancel = self.claims.record_progress(session, self.claim, end, new_tally, run_rows)
-        return ChunkResult(new_tally, cancel, len(outcomes))
+        by_status, failed_by_category = row_counts(outcomes)
+        return ChunkResult(new_tally, cancel, len(outcomes), by_status, failed_by_category)
 
     def _prepare(
         self,
@@ -185,7 +200,7 @@ class ChunkWriter:
                     r.planned.group, [_failure(r.planned.group.rows[0], ErrorCategory.INTERNAL, None, message)]
                 )
             else:
-                outcomes += succeeded(r.planned, RowStatus(outcome.value), product.id)
+                outcomes += succeeded(r.planned, RowStatus(outcome.value), product.id, product.version)
         return outcomes
 
     def _update_of_concurrent_create(
@@ -206,7 +221,7 @@ class ChunkWriter:
                 [(product, outcome)] = catalog.upsert_many([(result, current)])
         except DuplicateSku as exc:
             return self._duplicate(r.planned, exc.sku)
-        return succeeded(r.planned, RowStatus(outcome.value), product.id)
+        return succeeded(r.planned, RowStatus(outcome.value), product.id, product.version)
 
     def _duplicate(self, planned: PlannedProduct, sku: str) -> list[RowOutcome]:
         row, field = self._sku_origin(planned, sku)

@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 from enum import Enum
-from typing import BinaryIO, cast
+from typing import BinaryIO, Protocol, cast
 
 import stamina
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -31,6 +31,7 @@ from catalog_importer.domain.tally import Tally
 from catalog_importer.service_layer.chunks import ChunkResult, ChunkWriter
 from catalog_importer.service_layer.job_records import JobProgress, LedgerOn
 from catalog_importer.service_layer.pipeline import Baton, ChunkTurns
+from catalog_kit import tracing
 from catalog_kit.object_store import ObjectNotFound, ObjectStore
 from catalog_kit.outbox import OutboxWriter
 
@@ -66,6 +67,12 @@ class _End(Enum):
     STOPPED = "stopped"  # `stop` was set: handed back after the chunks in flight
 
 
+class ChunkObserver(Protocol):
+    """Told about every committed chunk (the metrics); called from the chunk threads."""
+
+    def chunk_committed(self, result: ChunkResult) -> None: ...
+
+
 class JobRunner:
     def __init__(
         self,
@@ -79,6 +86,7 @@ class JobRunner:
         max_row_attempts: int,
         retry_backoff: timedelta,
         chunk_slots: int = 2,
+        observer: ChunkObserver | None = None,
     ) -> None:
         self.sessions = sessions
         self.store = store
@@ -89,18 +97,25 @@ class JobRunner:
         self.max_row_attempts = max_row_attempts
         self.retry_backoff = retry_backoff
         self.turns = ChunkTurns(chunk_slots)  # shared by every job this runner runs
+        self.observer = observer
 
     def run(self, claim: Claim, stop: threading.Event) -> None:
         """Run the job until it ends or `stop` is set (then it is handed back at the next chunk boundary)."""
         job = claim.job
         context = {"job_id": str(job.id), "mode": str(job.mode), "attempt": job.attempts}
         log.info("import job started", extra={**context, "resume_at_row": job.next_row, "format": str(job.format)})
+        attributes = {"catalog.job_id": str(job.id), "catalog.job_mode": str(job.mode)}
+        with tracing.child_span("import job run", job.traceparent, attributes) as traceparent:
+            self._run(claim, stop, context, traceparent)
+
+    def _run(self, claim: Claim, stop: threading.Event, context: dict[str, object], traceparent: str | None) -> None:
+        job = claim.job
         try:
             retry = None
             if job.mode is JobMode.RETRY:
                 with self.sessions() as session:
                     retry = self.ledger(session).retryable(job.id, self.max_row_attempts)
-            writer = ChunkWriter(self.sessions, self.outbox, self.claims, self.ledger, claim, retry)
+            writer = ChunkWriter(self.sessions, self.outbox, self.claims, self.ledger, claim, retry, traceparent)
             rows = read_feed(
                 job.format, self._opener(job.object_key), Position(job.bytes_done, job.next_row, job.next_line)
             )
@@ -200,6 +215,8 @@ class JobRunner:
                 baton.abandon()  # committed, but the job ends here: the chunks after it roll back
             else:
                 baton.commit(result.tally)
+            if self.observer is not None:
+                self.observer.chunk_committed(result)
             return result
         finally:
             self.turns.release()

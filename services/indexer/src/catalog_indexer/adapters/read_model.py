@@ -17,22 +17,25 @@ from catalog_indexer.domain.document import CorePart, DocumentPart, EnrichmentPa
 #
 # `indexed_at` and `change` are set only when a guard lets the row change: `indexed_at` dates the last change, and
 # `change` (the next number of search.document_changes, also the column's default for new rows) tells the search
-# index which rows to apply since the last number it has.
+# index which rows to apply since the last number it has; `core_indexed_at` / `enrichment_indexed_at` date the
+# part's last change (lineage), from the same clock reading.
 _CORE = text("""
 INSERT INTO search.documents AS d
     (product_id, core_version, deleted, sku, skus, name, brand, description, price, price_text, currency, status,
-     created_at, updated_at, indexed_at)
+     created_at, updated_at, indexed_at, core_indexed_at)
 SELECT product_id, version, false, sku, skus, name, brand, description, price, price_text, currency, status,
-       created_at, updated_at, clock_timestamp()
+       created_at, updated_at, stamp, stamp
 FROM jsonb_to_recordset(CAST(:parts AS jsonb)) AS r(
     product_id uuid, version bigint, sku text, skus text[], name text, brand text, description text,
-    price numeric, price_text text, currency text, status text, created_at timestamptz, updated_at timestamptz)
+    price numeric, price_text text, currency text, status text, created_at timestamptz, updated_at timestamptz),
+    clock_timestamp() AS stamp
 ORDER BY product_id
 ON CONFLICT (product_id) DO UPDATE SET
     core_version = EXCLUDED.core_version, deleted = false, sku = EXCLUDED.sku, skus = EXCLUDED.skus,
     name = EXCLUDED.name, brand = EXCLUDED.brand, description = EXCLUDED.description, price = EXCLUDED.price,
     price_text = EXCLUDED.price_text, currency = EXCLUDED.currency, status = EXCLUDED.status,
-    created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, indexed_at = EXCLUDED.indexed_at,
+    created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at,
+    indexed_at = EXCLUDED.indexed_at, core_indexed_at = EXCLUDED.core_indexed_at,
     change = nextval('search.document_changes')
 WHERE d.core_version < EXCLUDED.core_version
 RETURNING d.product_id
@@ -53,15 +56,18 @@ RETURNING d.product_id
 
 _ENRICHMENT = text("""
 INSERT INTO search.documents AS d
-    (product_id, enrichment_version, keywords, category, slug, price_band, completeness, indexed_at)
-SELECT product_id, version, keywords, category, slug, price_band, completeness, clock_timestamp()
+    (product_id, enrichment_version, keywords, category, slug, price_band, completeness, indexed_at,
+     enrichment_indexed_at)
+SELECT product_id, version, keywords, category, slug, price_band, completeness, stamp, stamp
 FROM jsonb_to_recordset(CAST(:parts AS jsonb)) AS r(
-    product_id uuid, version bigint, keywords text[], category text, slug text, price_band text, completeness numeric)
+    product_id uuid, version bigint, keywords text[], category text, slug text, price_band text, completeness numeric),
+    clock_timestamp() AS stamp
 ORDER BY product_id
 ON CONFLICT (product_id) DO UPDATE SET
     enrichment_version = EXCLUDED.enrichment_version, keywords = EXCLUDED.keywords, category = EXCLUDED.category,
     slug = EXCLUDED.slug, price_band = EXCLUDED.price_band, completeness = EXCLUDED.completeness,
-    indexed_at = EXCLUDED.indexed_at, change = nextval('search.document_changes')
+    indexed_at = EXCLUDED.indexed_at, enrichment_indexed_at = EXCLUDED.enrichment_indexed_at,
+    change = nextval('search.document_changes')
 WHERE d.enrichment_version < EXCLUDED.enrichment_version
 RETURNING d.product_id
 """)

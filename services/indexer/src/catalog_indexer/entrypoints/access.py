@@ -11,5 +11,6 @@ ACCESS = AccessTable(
         ("GET", "/search"): PUBLIC,
         ("GET", "/healthz"): PUBLIC,
         ("GET", "/readyz"): PUBLIC,
+        ("GET", "/metrics"): PUBLIC,  # aggregate counts and timings only, like the product API's
     }
 )

@@ -3,6 +3,7 @@
 import asyncio
 import threading
 
+from catalog_indexer.adapters.metrics import FreshnessMetrics
 from catalog_indexer.adapters.read_model import SearchDocuments
 from catalog_indexer.adapters.search_index import IndexGenerations
 from catalog_indexer.service_layer.index_follower import IndexFollower
@@ -25,7 +26,8 @@ def build(settings: IndexerSettings) -> Processor:
     processor = Processor("indexer", settings)
     documents = SearchDocuments(make_engine(settings.database_url, pool_size=3))
     follower = index_follower(settings, documents) if settings.search_index_follow else None
-    processor.batch_agent(PRODUCT, Indexer(documents, follower.wake if follower else None).handle_batch)
+    indexer = Indexer(documents, FreshnessMetrics(), on_changed=follower.wake if follower else None)
+    processor.batch_agent(PRODUCT, indexer.handle_batch)
     if follower is not None:
         stop = threading.Event()
         thread = threading.Thread(

@@ -11,6 +11,7 @@ import uvicorn
 from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 
+from catalog_http import metrics
 from catalog_http.access import PUBLIC, UndecidedAccess, check_decided
 from catalog_http.nul_characters import refuse_nul_characters
 from catalog_http.openapi import complete_openapi
@@ -38,10 +39,12 @@ def create_app(settings: IndexerSettings, engine: Engine | None = None) -> FastA
         SearchIndex(settings.search_index_dir, cache_size=settings.search_result_cache),
     )
     deps.install(app, wiring)
+    app.add_middleware(metrics.RequestMetrics, service="search-api")
     install_problem_handlers(app)
     complete_openapi(app, query_maximums={"limit": settings.search_page_size_max}, access=ACCESS)
     app.include_router(search.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     check_decided(app, ACCESS)
     if any(need != PUBLIC for need in ACCESS.needs.values()):
         raise UndecidedAccess("the search API authenticates no one: every operation in its access table is public")

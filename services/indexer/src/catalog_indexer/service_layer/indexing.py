@@ -23,9 +23,16 @@ class SearchDocumentParts(Protocol):
     def apply_many(self, parts: Sequence[DocumentPart]) -> int: ...
 
 
+class IndexingObserver(Protocol):
+    """Told which events the read model has just committed (the freshness metric)."""
+
+    def committed(self, events: Sequence[EventEnvelope]) -> None: ...
+
+
 @dataclass
 class Indexer:
     documents: SearchDocumentParts
+    observer: IndexingObserver | None = None
     # Told after each batch that changed the read model, with the products of its interactive events: the search
     # index follower looks at once, and puts those products first.
     on_changed: Callable[[Sequence[str]], None] | None = None
@@ -47,6 +54,8 @@ class Indexer:
         interactive = [part.product_id for event, part in carried if event.lane is Lane.INTERACTIVE]
         # apply_many folds the parts per product and kind itself: any mix of versions applies as one by one would.
         changed = await asyncio.to_thread(self.documents.apply_many, parts)
+        if self.observer is not None:
+            self.observer.committed([event for event in events if event.type in INDEXED_TYPES])
         if changed and self.on_changed is not None:
             self.on_changed(interactive)
         log.debug(

@@ -86,7 +86,7 @@ class MediaStore:
             ).one_or_none()
             return None if row is None else (int(row.version), list(row.images))
 
-    def save(self, result: MediaResult, lane: Lane = Lane.INTERACTIVE) -> SaveOutcome:
+    def save(self, result: MediaResult, lane: Lane = Lane.INTERACTIVE, traceparent: str | None = None) -> SaveOutcome:
         """Replace the product's media rows with `result`, with its event, if the product still lists those images.
 
         One transaction: the product row is locked FOR SHARE (core writers wait until commit), so the image list
@@ -124,6 +124,7 @@ class MediaStore:
                 aggregate_id=result.product_id,
                 data=result.to_event_data(self.media_base_url),
                 lane=lane,  # the lane of the change it follows: an import's images never delay an edit's
+                traceparent=traceparent,
             )
             return SaveOutcome.SAVED
 

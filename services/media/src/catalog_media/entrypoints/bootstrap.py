@@ -10,6 +10,7 @@ from catalog_kit.outbound import OutboundClient
 from catalog_kit.outbox import OutboxWriter
 from catalog_media.adapters.fetcher import ImageFetcher
 from catalog_media.adapters.media_store import MediaStore
+from catalog_media.adapters.metrics import MediaMetrics
 from catalog_media.adapters.pipeline import Limits, PillowRenderer, apply_pixel_limit
 from catalog_media.service_layer.media_events import MediaEvents
 from catalog_media.service_layer.media_processing import ImageWorker, MediaService
@@ -54,7 +55,8 @@ def build(settings: MediaSettings) -> Processor:
     worker = ImageWorker(fetcher, objects, settings.renditions(), renderer, store.processed_content)
     # Pillow releases the GIL while decoding, resizing and encoding: threads keep the event loop (and so the
     # consumer group's heartbeats) free while bounding how many images are in memory at once.
-    media = MediaService(worker, store, ThreadPoolExecutor(settings.media_threads, thread_name_prefix="media"))
+    executor = ThreadPoolExecutor(settings.media_threads, thread_name_prefix="media")
+    media = MediaService(worker, store, executor, MediaMetrics())
     events = MediaEvents(media)
     processor = Processor("media", settings)
     processor.batch_agent(PRODUCT, events.products_changed)

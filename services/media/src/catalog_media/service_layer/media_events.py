@@ -30,7 +30,9 @@ class MediaEvents:
                 continue
             _check(event)
             data = event.data
-            change = ProductImages(str(data["id"]), int(data["version"]), [str(u) for u in data["images"]], event.id)
+            change = ProductImages(
+                str(data["id"]), int(data["version"]), [str(u) for u in data["images"]], event.id, event.traceparent
+            )
             if change.product_id not in newest or newest[change.product_id].version < change.version:
                 newest[change.product_id] = change
         # One partition's records come from one lane.

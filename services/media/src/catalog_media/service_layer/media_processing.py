@@ -52,7 +52,9 @@ class MediaRecords(Protocol):
 
     def current_images(self, product_id: str) -> tuple[int, list[str]] | None: ...
 
-    def save(self, result: MediaResult, lane: Lane = Lane.INTERACTIVE) -> SaveOutcome: ...
+    def save(
+        self, result: MediaResult, lane: Lane = Lane.INTERACTIVE, traceparent: str | None = None
+    ) -> SaveOutcome: ...
 
     def product_ids(self, after: str | None, limit: int) -> list[str]: ...
 
@@ -109,6 +111,16 @@ class ImageWorker:
         return key
 
 
+class MediaObserver(Protocol):
+    """Told about image work as it happens (the metrics)."""
+
+    def started(self, images: int) -> None: ...
+
+    def ended(self, images: int) -> None: ...
+
+    def finished(self, made: Sequence[ImageOutcome], reused: int) -> None: ...
+
+
 @dataclass
 class MediaService:
     """Brings a product's media rows in line with its image list."""
@@ -116,6 +128,7 @@ class MediaService:
     worker: ImageWorker
     store: MediaRecords
     executor: Executor  # bounded: at most that many images are decoded at once
+    observer: MediaObserver | None = None
 
     async def process_products(self, changes: Sequence["ProductImages"], lane: Lane) -> None:
         """A batch of product changes: one query finds the few with media to process, each is then processed.
@@ -125,7 +138,12 @@ class MediaService:
         for change in changes:
             if change.urls or change.product_id in held:
                 await self.process_product(
-                    change.product_id, change.version, change.urls, event_id=change.event_id, lane=lane
+                    change.product_id,
+                    change.version,
+                    change.urls,
+                    event_id=change.event_id,
+                    lane=lane,
+                    traceparent=change.traceparent,
                 )
 
     async def process_product(
@@ -137,18 +155,28 @@ class MediaService:
         force: bool = False,
         event_id: str = "",
         lane: Lane = Lane.INTERACTIVE,
+        traceparent: str | None = None,
     ) -> SaveOutcome:
+        """Bring the product's media in line with `urls`; its product.media_processed continues `traceparent`."""
         stored = await asyncio.to_thread(self.store.stored_images, product_id)
         if not urls and not stored:  # most product changes: no images, none before — nothing to write
             return SaveOutcome.UNCHANGED
         plan = plan_media(urls, stored, self.worker.renditions.fingerprint(), force)
         loop = asyncio.get_running_loop()
-        made = await asyncio.gather(
-            *(loop.run_in_executor(self.executor, self.worker.process, url, force) for url in plan.todo)
-        )
+        if self.observer is not None:
+            self.observer.started(len(plan.todo))
+        try:
+            made = await asyncio.gather(
+                *(loop.run_in_executor(self.executor, self.worker.process, url, force) for url in plan.todo)
+            )
+        finally:
+            if self.observer is not None:
+                self.observer.ended(len(plan.todo))
         outcomes = {**plan.reuse, **dict(zip(plan.todo, made, strict=True))}
         result = MediaResult(product_id, version, tuple(outcomes[url] for url in urls))
-        saved = await asyncio.to_thread(self.store.save, result, lane)
+        saved = await asyncio.to_thread(self.store.save, result, lane, traceparent)
+        if self.observer is not None:
+            self.observer.finished(made, len(plan.reuse))
         failed = [o for o in made if o.status == "failed"]
         log.info(
             "media " + saved.value,
@@ -207,6 +235,7 @@ class ProductImages:
     version: int
     urls: list[str]
     event_id: str = ""
+    traceparent: str | None = None  # the trace of the event it came from
 
 
 def _host_of(url: str) -> str:

@@ -13,9 +13,10 @@ to know who calls take `Caller` (the principal) or `WriterKey` (its id); replaci
 Providers that only read state are `async def`: they run on the event loop instead of taking a worker thread.
 """
 
+import secrets
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated
 
@@ -25,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from catalog_api.adapters.api_keys import ApiKeys, KeyDigest
 from catalog_api.domain.keys import Principal, Scope, stored_key_id
-from catalog_api.entrypoints.access import ACCESS
+from catalog_api.entrypoints.access import ACCESS, accepts_console_session
 from catalog_api.entrypoints.auth import (
     KeyLookup,
     bearer_value,
@@ -34,7 +35,9 @@ from catalog_api.entrypoints.auth import (
     stored_principal,
     unauthenticated,
 )
+from catalog_api.entrypoints.console_session import COOKIE, ConsoleSessions, same_origin, session_principal
 from catalog_api.entrypoints.problems import Problem
+from catalog_api.service_layer.import_progress import StreamSlots
 from catalog_api.service_layer.imports import ImportRequests
 from catalog_api.settings import ApiSettings
 from catalog_core.service_layer.catalog import ProductCatalog
@@ -44,6 +47,7 @@ from catalog_http.wiring import install_wiring, wiring_of
 from catalog_kit.envelope import valid_traceparent
 from catalog_kit.object_store import ObjectStore
 from catalog_kit.outbox import OutboxWriter
+from catalog_kit.tracing import current_traceparent
 
 PAGE_SIZE_DEFAULT = 50
 
@@ -58,6 +62,8 @@ class Wiring:
     store: ObjectStore
     # Image uploads wait here, outside the shared store, until their type is confirmed and their hash known.
     staging: ObjectStore
+    console: ConsoleSessions = field(default_factory=lambda: ConsoleSessions(secrets.token_urlsafe(32), 8 * 3600))
+    streams: StreamSlots = field(default_factory=lambda: StreamSlots(100))
 
 
 def install(app: FastAPI, wiring: Wiring) -> None:
@@ -89,11 +95,29 @@ async def get_staging(request: Request) -> ObjectStore:
     return _wiring(request).staging
 
 
+async def get_console_sessions(request: Request) -> ConsoleSessions:
+    return _wiring(request).console
+
+
+async def get_stream_slots(request: Request) -> StreamSlots:
+    return _wiring(request).streams
+
+
 Settings = Annotated[ApiSettings, Depends(get_settings)]
 Sessions = Annotated[sessionmaker[Session], Depends(get_sessions)]
 Outbox = Annotated[OutboxWriter, Depends(get_outbox)]
 Store = Annotated[ObjectStore, Depends(get_object_store)]
 Staging = Annotated[ObjectStore, Depends(get_staging)]
+ConsoleSessionsDep = Annotated[ConsoleSessions, Depends(get_console_sessions)]
+StreamSlotsDep = Annotated[StreamSlots, Depends(get_stream_slots)]
+
+
+class LoginRequired(Exception):
+    """A browser (no Authorization header) asked for a console page without a session: it is sent to the login."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
 
 
 def get_db_session(sessions: Sessions) -> Iterator[Session]:
@@ -106,8 +130,9 @@ DbSession = Annotated[Session, Depends(get_db_session)]
 
 
 async def get_traceparent(request: Request) -> str | None:
-    """The request's W3C `traceparent` if it is well-formed (carried into the events the request causes)."""
-    return valid_traceparent(request.headers.get("traceparent"))
+    """What the events a request causes continue: with traces on, the request's server span (itself a child of a
+    well-formed `traceparent` header); with them off, that header as it came."""
+    return current_traceparent() or valid_traceparent(request.headers.get("traceparent"))
 
 
 Traceparent = Annotated[str | None, Depends(get_traceparent)]
@@ -131,10 +156,16 @@ async def get_key_lookup(sessions: Sessions) -> KeyLookup:
 
 
 async def authorize(
-    request: Request, settings: Settings, lookup: Annotated[KeyLookup, Depends(get_key_lookup)]
+    request: Request,
+    settings: Settings,
+    lookup: Annotated[KeyLookup, Depends(get_key_lookup)],
+    console: ConsoleSessionsDep,
 ) -> Principal | None:
     """What the operation needs (the access table), and whether the caller has it: its principal, None for a
-    public operation, or a 401/403 problem. Installed for every route by `create_app`."""
+    public operation, or a 401/403 problem. Installed for every route by `create_app`.
+
+    Where the access table accepts the console's session, a request without an Authorization header may present
+    the session cookie instead (its state-changing requests only from the console's own origin)."""
     need = ACCESS.required(request)
     if need == PUBLIC:
         return None
@@ -146,8 +177,17 @@ async def authorize(
         principal = env_principal(value, settings.env_keys())
         if principal is None and stored_key_id(value) is not None:  # only keys of the stored form cost a query
             principal = await run_in_threadpool(stored_principal, value, lookup)
+    presented = "authorization" in request.headers
+    if principal is None and not presented and accepts_console_session(request):
+        session = console.read(request.cookies.get(COOKIE))
+        if session is not None:
+            principal = await run_in_threadpool(session_principal, session, settings.env_keys(), lookup)
+        if principal is None and request.url.path.startswith("/console"):
+            raise LoginRequired(request.url.path)
+        if principal is not None and request.method not in ("GET", "HEAD") and not same_origin(request):
+            raise Problem(403, "forbidden", "Forbidden", "a console form must be sent from the console's own pages")
     if principal is None:
-        raise unauthenticated(presented="authorization" in request.headers)
+        raise unauthenticated(presented=presented)
     return check_scope(principal, Scope(need))
 
 

@@ -17,9 +17,10 @@ from starlette.concurrency import run_in_threadpool
 
 from catalog_api.domain.keys import Principal
 from catalog_api.entrypoints.cursors import decode_cursor, encode_cursor
-from catalog_api.entrypoints.deps import Caller, Imports, Outbox, PageLimit, Sessions, Settings, Store
+from catalog_api.entrypoints.deps import Caller, Imports, Outbox, PageLimit, Sessions, Settings, Store, Traceparent
 from catalog_api.entrypoints.problems import Problem
 from catalog_api.entrypoints.uploads import Upload, receive_upload
+from catalog_api.service_layer import lineage
 from catalog_api.service_layer.imports import ImportRequests, feed_key
 from catalog_core.domain.imports import (
     NEEDS_ATTENTION,
@@ -85,7 +86,13 @@ router = APIRouter(prefix="/imports", tags=["imports"])
     ),
 )
 async def submit_import(
-    request: Request, caller: Caller, settings: Settings, sessions: Sessions, outbox: Outbox, store: Store
+    request: Request,
+    caller: Caller,
+    settings: Settings,
+    sessions: Sessions,
+    outbox: Outbox,
+    store: Store,
+    traceparent: Traceparent,
 ) -> JSONResponse:
     """Upload a feed (multipart: `file`, and `format` = csv | jsonl unless the file part's Content-Type says it).
 
@@ -101,6 +108,7 @@ async def submit_import(
             outbox,
             caller,
             lambda r: r.submit(job_id, upload.stored, fmt, upload.file_name, caller.id),
+            traceparent,
         )
     except BaseException:
         store.delete(upload.stored.key)  # no job points at it
@@ -130,6 +138,13 @@ def list_imports(
 def get_import(job_id: uuid.UUID, requests: Imports, caller: Caller) -> dict[str, Any]:
     """State, row counts, progress, rate, times and failed rows by error category."""
     return _view(_get(requests, job_id), caller, datetime.now(UTC))
+
+
+@router.get("/{job_id}/lineage", responses=error_responses(422, {404: "Unknown job, or another key's"}))
+def get_import_lineage(job_id: uuid.UUID, requests: Imports) -> dict[str, Any]:
+    """How many of the products the job created or updated reached each stage (persisted, published, indexed_fast,
+    enriched, indexed_full, media_processed: `of` those that can), and when the first and the last did."""
+    return _not_found_as_problem(lambda: lineage.of_job(requests, job_id))
 
 
 @router.get(
@@ -173,6 +188,7 @@ async def retry_failed_rows(
     sessions: Sessions,
     outbox: Outbox,
     store: Store,
+    traceparent: Traceparent,
 ) -> JSONResponse:
     """Process the failed rows (and the rows skipped with them) again, each at most IMPORT_MAX_ROW_ATTEMPTS
     times in all.
@@ -196,6 +212,7 @@ async def retry_failed_rows(
             outbox,
             caller,
             lambda r: _conflict_as_problem(lambda: r.retry_failed(job_id, stored, fmt)),
+            traceparent,
         )
     except BaseException:
         if upload is not None:
@@ -223,11 +240,12 @@ def _in_transaction(
     outbox: OutboxWriter,
     caller: Principal,
     command: Callable[[ImportRequests], ImportJob],
+    traceparent: str | None = None,
 ) -> ImportJob:
     """`command` on the caller's jobs in a transaction of its own (the request's session is not used across an
-    upload)."""
+    upload); `traceparent`: the request's trace, for a command that starts a run."""
     with sessions() as session, session.begin():
-        return command(ImportRequests(session, outbox, owner=caller.owner_filter))
+        return command(ImportRequests(session, outbox, owner=caller.owner_filter, traceparent=traceparent))
 
 
 def _get(requests: ImportRequests, job_id: uuid.UUID) -> ImportJob:

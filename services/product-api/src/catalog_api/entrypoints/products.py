@@ -9,8 +9,9 @@ from fastapi import APIRouter, Body, Header, Response
 from fastapi.responses import JSONResponse
 
 from catalog_api.entrypoints.cursors import decode_cursor, encode_cursor
-from catalog_api.entrypoints.deps import Catalog, IdempotencyTtl, PageLimit, WriterKey
+from catalog_api.entrypoints.deps import Catalog, DbSession, IdempotencyTtl, PageLimit, WriterKey
 from catalog_api.entrypoints.problems import Problem
+from catalog_api.service_layer import lineage
 from catalog_api.service_layer.products import create_product as create
 from catalog_core.domain.model import Product
 from catalog_core.domain.products import ProductDraft
@@ -79,6 +80,14 @@ def list_products(
         "items": [p.snapshot() for p in items],
         "next_cursor": encode_cursor(str(items[-1].id)) if len(page) > limit else None,
     }
+
+
+@router.get("/{product_id}/lineage", responses=error_responses(401, 404, 422))
+def get_product_lineage(product_id: uuid.UUID, session: DbSession) -> dict[str, Any]:
+    """When the current version was persisted, published, indexed (core fields, then derived fields), enriched
+    and its media processed: each stage's state, time, the version its store holds and the time since persisted.
+    `after` names the stage it follows from (indexed_fast and enriched run in parallel)."""
+    return lineage.of_product(session, product_id)
 
 
 @router.patch(

@@ -36,8 +36,12 @@ class ImportRequests:
     owner's job is reported as not found, like a job that does not exist, so job ids reveal nothing.
     """
 
-    def __init__(self, session: Session, outbox: OutboxWriter, owner: str | None = None) -> None:
+    def __init__(
+        self, session: Session, outbox: OutboxWriter, owner: str | None = None, traceparent: str | None = None
+    ) -> None:
+        """`traceparent`: the request's trace, kept on the job so that the events of its rows continue it."""
         self.session = session
+        self.traceparent = traceparent
         self.jobs = ImportJobRepository(session)
         self.outbox = outbox
         self.owner = owner
@@ -54,6 +58,7 @@ class ImportRequests:
             file_bytes=feed.size,
             file_sha256=feed.sha256,
             submitted_by=submitted_by,
+            traceparent=self.traceparent,
         )
         self._request(job)
         return job
@@ -114,6 +119,7 @@ class ImportRequests:
             not_before=None,
             started_at=None,
             finished_at=None,
+            traceparent=self.traceparent,
             **source,
         )
         self._request(job)
@@ -140,4 +146,5 @@ class ImportRequests:
                 "object_key": job.object_key,
                 "requested_at": job.updated_at.isoformat(),
             },
+            traceparent=self.traceparent,
         )

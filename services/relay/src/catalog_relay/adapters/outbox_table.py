@@ -7,8 +7,9 @@ from typing import Any, NamedTuple
 
 import psycopg
 
-from catalog_kit.outbox import NOTIFY_CHANNEL
+from catalog_kit.outbox import LANE_RANK, NOTIFY_CHANNEL
 from catalog_relay.domain.leadership import SessionLost
+from catalog_schemas import Lane
 
 LEADER_LOCK = 0x72656C61  # "rela": one relay publishes at a time, the others stand by
 
@@ -16,9 +17,10 @@ LEADER_LOCK = 0x72656C61  # "rela": one relay publishes at a time, the others st
 # whose transaction commits late must still be found. The interactive lane (0) comes first: a bulk backlog of a
 # million rows never delays an API write. Bulk rows take what is left of the batch.
 _FETCH = """
-SELECT id, topic, aggregate_id, payload::text, headers
+SELECT id, topic, aggregate_id, payload::text, headers, extract(epoch FROM clock_timestamp() - created_at)::float8
 FROM outbox WHERE published_at IS NULL ORDER BY lane, id LIMIT %s
 """
+_LANES = {rank: lane for lane, rank in LANE_RANK.items()}
 
 
 class OutboxRow(NamedTuple):
@@ -29,6 +31,8 @@ class OutboxRow(NamedTuple):
     aggregate_id: str
     payload: str
     headers: dict[str, str]
+    # Seconds since the row's transaction when it was read, by the database's clock (no clock skew to the relay).
+    age_s: float = 0.0
 
 
 class OutboxSession:
@@ -70,15 +74,13 @@ class OutboxSession:
             (older_than_s, limit),
         ).rowcount
 
-    def backlog(self) -> tuple[int, float | None]:
-        """How many rows wait to be published, and the age in seconds of the oldest (None when none wait)."""
-        row = self._conn.execute(
-            "SELECT count(*), extract(epoch FROM now() - min(created_at)) FROM outbox WHERE published_at IS NULL"
-        ).fetchone()
-        if not row:
-            return 0, None
-        count, lag = row
-        return int(count), None if lag is None else float(lag)
+    def backlog(self) -> dict[Lane, tuple[int, float]]:
+        """Per lane with rows waiting: how many, and the age in seconds of the oldest."""
+        rows = self._conn.execute(
+            """SELECT lane, count(*), extract(epoch FROM now() - min(created_at))::float8
+               FROM outbox WHERE published_at IS NULL GROUP BY lane"""
+        ).fetchall()
+        return {_LANES.get(lane, Lane.BULK): (int(count), max(0.0, float(age))) for lane, count, age in rows}
 
 
 class OutboxTable:

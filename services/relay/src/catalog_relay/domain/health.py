@@ -1,8 +1,11 @@
 """Whether the relay is doing its job: readiness that a stuck relay cannot fake by merely being alive."""
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from catalog_schemas import Lane
 
 
 @dataclass
@@ -23,6 +26,11 @@ class RelayHealth:
 
     def standing_by(self) -> None:
         self.role, self.problem = "standby", None
+
+    def backlog_sampled(self, by_lane: Mapping[Lane, tuple[int, float]]) -> None:
+        """The backlog per lane (rows, oldest age in seconds) as just read from the outbox."""
+        self.backlog = sum(rows for rows, _ in by_lane.values())
+        self.oldest_unpublished_s = max((age for _, age in by_lane.values()), default=0.0)
 
     def published(self, rows: int) -> None:
         self.published_total += rows

@@ -3,16 +3,19 @@
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from catalog_kit import tracing
 from catalog_relay.adapters.kafka_producer import Delivery
 from catalog_relay.adapters.outbox_table import OutboxRow
 from catalog_relay.domain.health import RelayHealth
 from catalog_relay.domain.leadership import Fenced, LostLeadership, ProducerBroken, SessionLost
 from catalog_relay.domain.ordering import PendingRow, rows_to_mark
+from catalog_relay.service_layer.publish_spans import PublishSpans
 from catalog_relay.settings import RelaySettings
+from catalog_schemas import Lane
 
 log = logging.getLogger("catalog_relay")
 
@@ -34,7 +37,7 @@ class OutboxSession(Protocol):
 
     def delete_published(self, older_than_s: float, limit: int) -> int: ...
 
-    def backlog(self) -> tuple[int, float | None]: ...
+    def backlog(self) -> dict[Lane, tuple[int, float]]: ...
 
 
 class Outbox(Protocol):
@@ -51,14 +54,37 @@ class EventPublisher(Protocol):
     def close(self) -> None: ...
 
 
+class OutboxObserver(Protocol):
+    """Told what the relay publishes and the backlog it sees (the metrics)."""
+
+    def published(self, rows: Sequence[OutboxRow], since_fetch_s: float) -> None: ...
+
+    def backlog(self, by_lane: Mapping[Lane, tuple[int, float]]) -> None: ...
+
+
+class _Unobserved:
+    def published(self, rows: Sequence[OutboxRow], since_fetch_s: float) -> None:
+        pass
+
+    def backlog(self, by_lane: Mapping[Lane, tuple[int, float]]) -> None:
+        pass
+
+
 class OutboxRelay:
     """Publishes outbox rows in id order, marking each only after the broker acknowledged it."""
 
-    def __init__(self, outbox: Outbox, publisher: Callable[[], EventPublisher], settings: RelaySettings) -> None:
+    def __init__(
+        self,
+        outbox: Outbox,
+        publisher: Callable[[], EventPublisher],
+        settings: RelaySettings,
+        observer: OutboxObserver | None = None,
+    ) -> None:
         self.outbox = outbox
         self.publisher = publisher  # a new producer for each term as leader
         self.settings = settings
         self.health = RelayHealth(settings.relay_stall_after_s)
+        self.observer: OutboxObserver = observer or _Unobserved()
 
     def run(self, stop: threading.Event) -> None:
         """Contend for leadership, publish while leading, and stand by again if leadership is lost."""
@@ -144,13 +170,26 @@ class OutboxRelay:
         rows = session.unpublished(self.settings.relay_batch_size)
         if not rows:
             return 0, 0
-        delivery = publisher.publish(rows, self.settings.relay_delivery_timeout_s)
+        fetched = time.monotonic()
+        if tracing.enabled():
+            spans = PublishSpans(rows)
+            delivery = None
+            try:
+                delivery = publisher.publish(spans.rows, self.settings.relay_delivery_timeout_s)
+            finally:
+                spans.end(delivery)
+        else:
+            delivery = publisher.publish(rows, self.settings.relay_delivery_timeout_s)
+        acknowledged_s = time.monotonic() - fetched
         if delivery.fatal is not None:
             raise ProducerBroken(delivery.fatal)
         done = rows_to_mark([PendingRow(row.id, row.aggregate_id) for row in rows], delivery.delivered)
         if done and session.mark_published(done) != len(done):
             raise LostLeadership("rows were marked by another relay")
         self.health.published(len(done))
+        if done:
+            marked = set(done)
+            self.observer.published([row for row in rows if row.id in marked], acknowledged_s)
         if delivery.failed or delivery.pending:
             first = next(iter(delivery.failed.values()), None)
             log.warning(
@@ -171,13 +210,15 @@ class OutboxRelay:
             log.info("published outbox rows cleaned up", extra={"deleted": deleted})
 
     def _report(self, session: OutboxSession) -> None:
-        backlog, lag = session.backlog()
-        self.health.backlog, self.health.oldest_unpublished_s = backlog, float(lag or 0.0)
+        by_lane = session.backlog()
+        self.observer.backlog(by_lane)
+        self.health.backlog_sampled(by_lane)
         log.info(
             "relay status",
             extra={
-                "backlog": backlog,
-                "publish_lag_s": float(lag or 0.0),
+                "backlog": self.health.backlog,
+                "publish_lag_s": self.health.oldest_unpublished_s,
+                "backlog_by_lane": {lane.value: rows for lane, (rows, _) in by_lane.items()},
                 "published_total": self.health.published_total,
             },
         )

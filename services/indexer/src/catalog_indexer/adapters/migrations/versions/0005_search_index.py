@@ -7,13 +7,13 @@ the table by change number: every write of a row takes the next number of `searc
 the GIN and filter indexes served only the old SQL search and cost most of each write (~85% of a batch, s0003), so
 they go.
 
-Revision ID: s0004
+Revision ID: s0005
 """
 
 from alembic import op
 
-revision = "s0004"
-down_revision = "s0003"
+revision = "s0005"
+down_revision = "s0004"
 branch_labels = None
 depends_on = None
 

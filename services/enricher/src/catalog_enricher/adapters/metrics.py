@@ -1,0 +1,36 @@
+"""The enricher's own metrics: outcomes of enrichment, and the state of each provider's circuit breaker."""
+
+from collections.abc import Sequence
+
+from prometheus_client import Counter, Gauge
+
+from catalog_enricher.adapters.catalog_store import SaveOutcome
+from catalog_enricher.adapters.provider import BreakerState, CircuitBreaker
+
+ENRICHMENT = Counter(
+    "catalog_enrichment",
+    "Products enriched, by outcome: saved, unchanged (already stored), stale (still behind after the recomputes), "
+    "gone (deleted).",
+    ["status"],
+)
+BREAKER_STATE = Gauge(
+    "catalog_enrichment_breaker_state",
+    "Circuit breaker of an enrichment provider: 0 closed, 1 half-open, 2 open.",
+    ["provider"],
+)
+BREAKER_VALUES = {BreakerState.CLOSED: 0.0, BreakerState.HALF_OPEN: 1.0, BreakerState.OPEN: 2.0}
+
+
+class EnrichmentMetrics:
+    def __init__(self) -> None:
+        self._outcomes = {outcome: ENRICHMENT.labels(outcome.value) for outcome in SaveOutcome}
+
+    def watch_breaker(self, provider: str, breaker: CircuitBreaker) -> None:
+        """Report the breaker's state whenever scraped (it changes inside the provider's calls)."""
+        BREAKER_STATE.labels(provider).set_function(lambda: BREAKER_VALUES[breaker.state])
+
+    def enriched(self, outcomes: Sequence[SaveOutcome]) -> None:
+        """One batch's outcomes, one per product: counted per outcome, once per batch."""
+        for outcome in SaveOutcome:
+            if count := outcomes.count(outcome):
+                self._outcomes[outcome].inc(count)

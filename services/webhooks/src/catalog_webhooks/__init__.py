@@ -1,0 +1,1 @@
+"""Webhooks: signed deliveries of platform events to the URLs admins subscribed."""

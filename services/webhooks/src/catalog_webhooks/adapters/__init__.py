@@ -1,0 +1,1 @@
+"""What talks to the outside: delivery rows, the outbound HTTP sender."""

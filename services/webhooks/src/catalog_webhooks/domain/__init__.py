@@ -1,0 +1,1 @@
+"""Pure rules: signatures, the retry schedule, which events become which webhooks."""

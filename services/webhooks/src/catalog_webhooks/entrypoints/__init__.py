@@ -1,0 +1,1 @@
+"""The `catalog-webhooks` worker and its composition root."""

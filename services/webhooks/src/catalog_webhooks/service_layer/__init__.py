@@ -1,0 +1,1 @@
+"""What an event and a due delivery lead to."""
