@@ -213,6 +213,32 @@ def test_urgent_products_are_applied_ahead_of_the_position_without_moving_it(
     follower.writer.close()
 
 
+def test_bulk_rows_wait_for_the_commit_interval_and_an_urgent_product_takes_them_along(
+    own_engine: Engine, tmp_path: Path
+) -> None:
+    documents = SearchDocuments(own_engine)
+    pids = [str(uuid.uuid4()) for _ in range(4)]
+    documents.apply_many([product(pids[0], 1, 0, "Beacon 0")])
+    follower = IndexFollower(documents, IndexGenerations(tmp_path), commit_every_s=3600)
+    follower.catch_up()  # without `defer`: everything committed
+    index = SearchIndex(tmp_path)
+    before = index.position()
+    documents.apply_many([product(pid, 1, n, f"Beacon {n}") for n, pid in enumerate(pids[1:3], start=1)])
+    bulk = documents.last_change()
+    follower.catch_up(defer=True)  # as the follower's loop does: staged, waiting for the interval
+    assert index.position() == before
+    assert indexed(index, text="beacon") == 1
+    documents.apply_many([product(pids[3], 1, 3, "Beacon urgent")])
+    follower.wake(urgent=[pids[3]])
+    follower.catch_up(defer=True)  # the urgent product is committed at once, with the staged bulk rows
+    assert index.position() == bulk  # the urgent product's change is still ahead of the position
+    assert indexed(index, text="beacon") == 4
+    follower.catch_up()
+    assert index.position() == documents.last_change()
+    assert follower.writer is not None
+    follower.writer.close()
+
+
 def test_rows_removed_from_the_read_model_do_not_make_the_index_look_foreign(
     own_engine: Engine, tmp_path: Path
 ) -> None:

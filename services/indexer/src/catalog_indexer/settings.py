@@ -19,7 +19,10 @@ class IndexerSettings(ProcessorSettings):
         default=True, description="This process keeps the search index in step with the read model (its one writer)."
     )
     search_index_poll_s: float = Field(default=0.1, description="Longest wait for read-model changes between looks.")
-    search_index_chunk: int = Field(default=1000, ge=1, description="Read-model rows per index commit at most.")
+    search_index_chunk: int = Field(default=10_000, ge=1, description="Read-model rows per index commit at most.")
+    search_index_commit_s: float = Field(
+        default=1.0, ge=0, description="Longest wait before staged bulk rows are committed (urgent ones: none)."
+    )
     search_result_cache: int = Field(
         default=512, ge=0, description="Answers kept per search API process until the index's next commit."
     )

@@ -17,7 +17,9 @@ from catalog_stream.processor import Processor
 def index_follower(settings: IndexerSettings, documents: SearchDocuments) -> IndexFollower:
     """What keeps the search index in step with the read model `documents`."""
     generations = IndexGenerations(settings.search_index_dir, heap_bytes=settings.search_index_heap_mb * 1_000_000)
-    return IndexFollower(documents, generations, chunk=settings.search_index_chunk)
+    return IndexFollower(
+        documents, generations, chunk=settings.search_index_chunk, commit_every_s=settings.search_index_commit_s
+    )
 
 
 def build(settings: IndexerSettings) -> Processor:

@@ -64,21 +64,32 @@ class IndexFollower:
     changes: ReadModelChanges
     generations: Generations
     chunk: int = 1000
-    # Rows read and staged at a time; a commit comes after `chunk` of them, or at once when urgent products wait, so
-    # an urgent product waits for one step of bulk rows at most, not for a whole chunk.
+    # Rows read and staged at a time; urgent products are looked for before and after each read, so they wait for
+    # one read or one staging of bulk rows at most (or for a commit under way).
     step: int = 250
+    # Bulk rows are committed once `chunk` are staged or `commit_every_s` has passed since the last commit.
+    commit_every_s: float = 0.0
     writer: GenerationWriter | None = None
     position: int = 0
     read_model: str = ""
     _wake: threading.Event = field(default_factory=threading.Event)
     _urgent: set[str] = field(default_factory=set)
     _urgent_lock: threading.Lock = field(default_factory=threading.Lock)
+    _urgent_since: float = 0.0
+    # Staged but not yet committed: rows up to this change number, and how many (a new writer drops them).
+    _staged_position: int = 0
+    _staged: int = 0
+    _committed_at: float = 0.0
+    _read_s: float = 0.0  # since the last commit, for its log line
+    _stage_s: float = 0.0
 
     def wake(self, urgent: Sequence[str] = ()) -> None:
         """Something was written to the read model: look now rather than at the next poll, and apply the
         products in `urgent` (a shopper's or an editor's changes) before the next chunk of bulk changes."""
         if urgent:
             with self._urgent_lock:
+                if not self._urgent:
+                    self._urgent_since = time.monotonic()
                 self._urgent.update(urgent)
         self._wake.set()
 
@@ -89,38 +100,88 @@ class IndexFollower:
         the same (or a newer) state again, and after a kill the changes are still ahead of the recorded position.
         """
         writer = self._writer()
-        staged = self._stage_urgent(writer)
-        if staged:
-            writer.commit(self.position, self.read_model)
-        return staged
+        urgent, since = self._stage_urgent(writer)
+        if urgent:
+            self._commit(writer, urgent, since)
+        return urgent
 
-    def catch_up(self) -> int:
-        """Apply every change there is now; returns how many rows were applied."""
+    def catch_up(self, defer: bool = False) -> int:
+        """Apply every change there is now; returns how many rows were staged.
+
+        Bulk rows are committed every `chunk` rows, or once `commit_every_s` has passed since the last commit: a
+        commit has a fixed cost (files written and synced, threads handed work, segments to merge later), so fewer
+        of them leave more of the machine to the rest of the pipeline. Urgent products are committed as soon as
+        they are seen, with whatever is staged. Without `defer`, what is staged is committed before returning;
+        with it (the follower's loop), it waits for the next commit, `commit_every_s` at most.
+        """
         writer = self._writer()
-        applied = staged = 0
-        position = self.position
+        applied = 0
         step = min(self.step, self.chunk)
         while True:
-            if self._stage_urgent(writer):  # committed at once, with whatever bulk rows are staged already
-                writer.commit(position, self.read_model)
-                self.position, staged = position, 0
-            batch = self.changes.changes_after(position, step)
-            count = writer.stage(batch.live, batch.gone)
-            position, staged, applied = batch.last, staged + count, applied + count
-            done = count < step
-            if staged >= self.chunk or (done and staged):
-                writer.commit(position, self.read_model)
-                self.position, staged = position, 0
-            if done:
+            self._expedite_with(writer)
+            started = time.monotonic()
+            batch = self.changes.changes_after(self._staged_position, step)
+            self._read_s += time.monotonic() - started
+            # What woke during the read goes first; their rows in the batch were read before and may be older than
+            # what was just staged for them, so they are left out (following reaches their newest change later).
+            expedited = self._expedite_with(writer)
+            count = len(batch.live) + len(batch.gone)
+            started = time.monotonic()
+            writer.stage(
+                [p for p in batch.live if p.product_id not in expedited], [g for g in batch.gone if g not in expedited]
+            )
+            self._stage_s += time.monotonic() - started
+            self._staged_position, self._staged, applied = batch.last, self._staged + count, applied + count
+            if self._staged and (
+                self._staged >= self.chunk or time.monotonic() - self._committed_at >= self.commit_every_s
+            ):
+                self._commit(writer, 0, None)
+            if count < step:
+                if self._staged and not defer:
+                    self._commit(writer, 0, None)
                 return applied
 
-    def _stage_urgent(self, writer: GenerationWriter) -> int:
+    def _expedite_with(self, writer: GenerationWriter) -> set[str]:
+        """Stage the urgent products and commit at once, with whatever bulk rows are staged already; their ids."""
         with self._urgent_lock:
-            urgent, self._urgent = sorted(self._urgent), set()
-        if not urgent:
-            return 0
-        rows = self.changes.rows_of(urgent)
-        return writer.stage(rows.live, rows.gone)
+            urgent, self._urgent, since = sorted(self._urgent), set(), self._urgent_since
+        if urgent:
+            self._commit(writer, self._stage_rows_of(writer, urgent), since)
+        return set(urgent)
+
+    def _stage_urgent(self, writer: GenerationWriter) -> tuple[int, float]:
+        """Stage the urgent products' rows; how many, and since when the oldest of them waits."""
+        with self._urgent_lock:
+            urgent, self._urgent, since = sorted(self._urgent), set(), self._urgent_since
+        return (self._stage_rows_of(writer, urgent), since) if urgent else (0, 0.0)
+
+    def _stage_rows_of(self, writer: GenerationWriter, product_ids: Sequence[str]) -> int:
+        started = time.monotonic()
+        rows = self.changes.rows_of(product_ids)
+        read = time.monotonic()
+        staged = writer.stage(rows.live, rows.gone)
+        self._read_s += read - started
+        self._stage_s += time.monotonic() - read
+        return staged
+
+    def _commit(self, writer: GenerationWriter, urgent: int, urgent_since: float | None) -> None:
+        """Commit what is staged with the position it reaches (urgent rows ahead of it do not move it)."""
+        started = time.monotonic()
+        writer.commit(self._staged_position, self.read_model)
+        done = time.monotonic()
+        log.debug(
+            "search index committed",
+            extra={
+                "rows": self._staged + urgent,
+                "urgent": urgent_since is not None,
+                "waited_ms": round((done - urgent_since) * 1000, 1) if urgent_since is not None else None,
+                "read_ms": round(self._read_s * 1000, 1),
+                "stage_ms": round(self._stage_s * 1000, 1),
+                "commit_ms": round((done - started) * 1000, 1),
+            },
+        )
+        self.position, self._staged, self._committed_at = self._staged_position, 0, done
+        self._read_s = self._stage_s = 0.0
 
     def rebuild(self, progress: Progress | None = None) -> GenerationWriter:
         """A new generation from the whole read model, published once it has caught up."""
@@ -154,7 +215,7 @@ class IndexFollower:
         """Follow until `stop` is set; outages (database, index lock held by another process) are waited out."""
         while not stop.is_set():
             try:
-                self.catch_up()
+                self.catch_up(defer=True)
             except Exception as exc:  # an outage or a lock held elsewhere: log, drop the writer, try again
                 log.warning("search index not updated", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
                 self._close()
@@ -188,6 +249,7 @@ class IndexFollower:
             assert writer is not None, "a published generation opens"
             position, indexed = writer.position()
         self.writer, self.position, self.read_model = writer, position, read_model
+        self._staged_position, self._staged, self._committed_at = position, 0, time.monotonic()
         log.info("search index opened", extra={"generation": writer.path.name, "position": position})
         return writer
 
