@@ -19,22 +19,27 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # Written to run twice: before main's s0004 (part times) this revision was s0004 itself, so a database upgraded
+    # by that earlier build is stamped s0004 without the part-time columns and comes through here once more.
     op.execute("""
-    CREATE SEQUENCE search.document_changes;
-    ALTER TABLE search.documents ADD COLUMN change bigint;
-    UPDATE search.documents SET change = nextval('search.document_changes');
+    CREATE SEQUENCE IF NOT EXISTS search.document_changes;
+    ALTER TABLE search.documents ADD COLUMN IF NOT EXISTS change bigint;
+    UPDATE search.documents SET change = nextval('search.document_changes') WHERE change IS NULL;
     ALTER TABLE search.documents
         ALTER COLUMN change SET DEFAULT nextval('search.document_changes'),
         ALTER COLUMN change SET NOT NULL;
     ALTER SEQUENCE search.document_changes OWNED BY search.documents.change;
-    CREATE INDEX documents_change ON search.documents (change);
+    CREATE INDEX IF NOT EXISTS documents_change ON search.documents (change);
 
-    DROP INDEX search.documents_fulltext, search.documents_fuzzy, search.documents_skus,
+    DROP INDEX IF EXISTS search.documents_fulltext, search.documents_fuzzy, search.documents_skus,
         search.documents_brand, search.documents_category, search.documents_price, search.documents_created;
-    ALTER TABLE search.documents DROP COLUMN document, DROP COLUMN fuzzy;
-    DROP TABLE search.lexicon;
-    DROP FUNCTION search.document_of(text, text, text[], text, text);
-    DROP FUNCTION search.fuzzy_of(text, text);
+    ALTER TABLE search.documents DROP COLUMN IF EXISTS document, DROP COLUMN IF EXISTS fuzzy;
+    DROP TABLE IF EXISTS search.lexicon;
+    DROP FUNCTION IF EXISTS search.document_of(text, text, text[], text, text);
+    DROP FUNCTION IF EXISTS search.fuzzy_of(text, text);
+
+    ALTER TABLE search.documents ADD COLUMN IF NOT EXISTS core_indexed_at timestamptz;
+    ALTER TABLE search.documents ADD COLUMN IF NOT EXISTS enrichment_indexed_at timestamptz;
     """)
 
 
