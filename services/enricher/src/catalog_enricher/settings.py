@@ -16,3 +16,20 @@ class EnricherSettings(ProcessorSettings):
     reconcile_interval_s: float = Field(default=30.0, description="How often a reconciliation batch runs; 0: never.")
     reconcile_after_s: float = Field(default=60.0, description="Only products unchanged this long are reconciled.")
     reconcile_batch: int = Field(default=500, ge=1, description="Products looked at per kind and batch.")
+    enrich_batch: int = Field(default=500, ge=1, description="Products claimed from the work queue at a time.")
+    enrich_poll_s: float = Field(default=0.2, gt=0, description="Pause of an idle worker before it claims again.")
+    enrich_claim_lease_s: float = Field(
+        default=60.0, gt=0, description="How long claimed work stays with its worker before others may claim it."
+    )
+    enrich_max_attempts: int = Field(default=5, ge=1, description="Claims of a product before it is `failed`.")
+    enrich_queue_bound: int = Field(
+        default=20_000, ge=1, description="Claimable backlog above which low work is parked and normal work slowed."
+    )
+    enrich_slow_s: float = Field(default=0.5, ge=0, description="Pause of a bulk batch while over the bound.")
+    enrich_refresh_after_s: float = Field(
+        default=7 * 86400.0, gt=0, description="Enrichments older than this are refreshed at low priority."
+    )
+    enrich_refresh_interval_s: float = Field(
+        default=300.0, ge=0, description="How often the stale-refresh scan runs; 0: never."
+    )
+    enrich_refresh_batch: int = Field(default=1000, ge=1, description="Enrichments queued per refresh scan.")

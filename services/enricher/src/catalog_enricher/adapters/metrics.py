@@ -6,6 +6,8 @@ from prometheus_client import Counter, Gauge
 
 from catalog_enricher.adapters.catalog_store import SaveOutcome
 from catalog_enricher.adapters.provider import BreakerState, CircuitBreaker
+from catalog_enricher.adapters.work_queue import QueueCounts
+from catalog_enricher.domain.priorities import Priority
 
 ENRICHMENT = Counter(
     "catalog_enrichment",
@@ -17,6 +19,18 @@ BREAKER_STATE = Gauge(
     "catalog_enrichment_breaker_state",
     "Circuit breaker of an enrichment provider: 0 closed, 1 half-open, 2 open.",
     ["provider"],
+)
+PENDING = Gauge(
+    "catalog_enrichment_pending",
+    "Enrichment work queued (claimable or claimed), by priority: critical, high, normal, low.",
+    ["priority"],
+)
+PARKED = Gauge("catalog_enrichment_parked", "Low enrichment work parked while the backlog is over its bound.")
+FAILED = Gauge("catalog_enrichment_failed", "Products whose enrichment failed, until they change again.")
+SHED = Counter(
+    "catalog_enrichment_shed",
+    "What backpressure did: low work parked, bulk products slowed, parked work released.",
+    ["action"],
 )
 BREAKER_VALUES = {BreakerState.CLOSED: 0.0, BreakerState.HALF_OPEN: 1.0, BreakerState.OPEN: 2.0}
 
@@ -34,3 +48,14 @@ class EnrichmentMetrics:
         for outcome in SaveOutcome:
             if count := outcomes.count(outcome):
                 self._outcomes[outcome].inc(count)
+
+    def queue(self, counts: QueueCounts) -> None:
+        """The work queue as last counted."""
+        for priority in Priority:
+            PENDING.labels(priority.label).set(counts.pending.get(priority, 0))
+        PARKED.set(counts.parked)
+        FAILED.set(counts.failed)
+
+    @staticmethod
+    def shed(action: str, count: int) -> None:
+        SHED.labels(action).inc(count)

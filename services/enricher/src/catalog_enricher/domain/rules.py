@@ -13,6 +13,8 @@ from catalog_enricher.domain.taxonomy import Taxonomy
 MAX_KEYWORDS = 30
 MAX_KEYWORD_LENGTH = 40
 MAX_SLUG_LENGTH = 80
+# Bumped whenever the rules or taxonomy.json change what they derive: older enrichments are refreshed at low priority.
+RULES_VERSION = 1
 
 # Recommended beyond the required core fields: a product missing any of them is findable but sells worse (no brand
 # facet, nothing to read, nothing to see, no filters, no place in the navigation). Variants are not recommended

@@ -1,24 +1,29 @@
 """The enricher's composition root: picks the adapters for the settings and wires them into the service layer."""
 
-from collections.abc import Sequence
+import asyncio
+import logging
 
-from catalog_enricher.adapters.catalog_store import EnrichmentStore, SaveOutcome
+from catalog_enricher.adapters.catalog_store import EnrichmentStore
 from catalog_enricher.adapters.fault_injection import FaultyProvider
 from catalog_enricher.adapters.metrics import EnrichmentMetrics
 from catalog_enricher.adapters.pipeline_gaps import PipelineGaps
-from catalog_enricher.adapters.provider import EnrichmentProvider, LocalProvider, ResilientProvider
+from catalog_enricher.adapters.provider import BreakerState, EnrichmentProvider, LocalProvider, ResilientProvider
+from catalog_enricher.adapters.work_queue import EnrichmentQueue
+from catalog_enricher.domain.priorities import Admission, Backpressure, Priority
+from catalog_enricher.domain.rules import RULES_VERSION
 from catalog_enricher.domain.taxonomy import Taxonomy
 from catalog_enricher.service_layer.enrichment import Enricher
 from catalog_enricher.service_layer.reconciliation import Reconciler
+from catalog_enricher.service_layer.work import EnrichmentWork
 from catalog_enricher.settings import EnricherSettings
 from catalog_kit.db import make_engine, make_session_factory
-from catalog_kit.envelope import EventEnvelope
 from catalog_kit.outbox import OutboxWriter
 from catalog_schemas import Lane
 from catalog_schemas.topics import PRODUCT
 from catalog_stream.processor import Processor
 
 SOURCE = "/catalog/enricher"
+log = logging.getLogger("catalog_enricher")
 
 
 def provider(settings: EnricherSettings) -> ResilientProvider:
@@ -36,22 +41,52 @@ def provider(settings: EnricherSettings) -> ResilientProvider:
 
 
 def build(settings: EnricherSettings) -> Processor:
-    """The enricher's stream processor: product events, a partition's batch at a time, go to
-    `Enricher.handle_batch`."""
-    sessions = make_session_factory(make_engine(settings.database_url, pool_size=2))
+    """The enricher's stream processor: product events queue enrichment work by priority; a worker loop claims
+    and enriches it (`EnrichmentWork`)."""
+    sessions = make_session_factory(make_engine(settings.database_url, pool_size=4))
     outbox = OutboxWriter(SOURCE, settings.public_base_url)
     resilient = provider(settings)
-    enricher = Enricher(store=EnrichmentStore(sessions, outbox), provider=resilient, taxonomy=Taxonomy.default())
+    store = EnrichmentStore(sessions, outbox, refresh_after_s=settings.enrich_refresh_after_s)
+    enricher = Enricher(store=store, provider=resilient, taxonomy=Taxonomy.default())
     processor = Processor("enricher", settings)
     metrics = EnrichmentMetrics()
     metrics.watch_breaker(resilient.name, resilient.breaker)
+    queue = EnrichmentQueue(sessions, settings.enrich_claim_lease_s)
+    work = EnrichmentWork(
+        queue,
+        store,
+        enricher,
+        Backpressure(settings.enrich_queue_bound),
+        batch=settings.enrich_batch,
+        max_attempts=settings.enrich_max_attempts,
+        slow_s=settings.enrich_slow_s,
+        provider_available=lambda: resilient.breaker.state is BreakerState.CLOSED,
+        shed=metrics.shed,
+    )
 
-    async def enrich_batch(events: Sequence[EventEnvelope]) -> list[SaveOutcome]:
-        outcomes = await enricher.handle_batch(events)
-        metrics.enriched(outcomes)
-        return outcomes
+    # The consumer only queues; the workers enrich, most urgent first, whether or not the broker is reachable.
+    processor.batch_agent(PRODUCT, work.request_changes)
 
-    processor.batch_agent(PRODUCT, enrich_batch)
+    @processor.timer(settings.enrich_poll_s, needs_broker=False)
+    async def enrich_queued() -> None:
+        await work.tick()
+        metrics.queue(work.counts)
+
+    if settings.enrich_refresh_interval_s > 0:
+
+        @processor.timer(settings.enrich_refresh_interval_s, needs_broker=False)
+        async def refresh_stale() -> None:
+            parked = Backpressure(settings.enrich_queue_bound).admit(Priority.LOW, work.counts.backlog)
+            queued = await asyncio.to_thread(
+                queue.queue_stale,
+                settings.enrich_refresh_after_s,
+                RULES_VERSION,
+                settings.enrich_refresh_batch,
+                parked is Admission.PARK,
+            )
+            if queued:
+                log.info("stale enrichments queued for refresh", extra={"products": queued})
+
     if settings.reconcile_interval_s > 0:
         backfill = OutboxWriter(SOURCE, settings.public_base_url, lane=Lane.BULK)  # re-announcements are bulk work
         reconciler = Reconciler(
