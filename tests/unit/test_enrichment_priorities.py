@@ -246,3 +246,25 @@ def test_urgent_work_is_never_held_back(bound: int) -> None:
     asyncio.run(scenario())
     assert pauses == []
     assert queue.rows["h"]["state"] == queue.rows["c"]["state"] == "queued"
+
+
+def test_requests_from_searches_come_first() -> None:
+    queue, store = MemoryQueue(), RecordingStore()
+    work = make_work(queue, store, batch=10)
+
+    def asked(product_id: str, priority: str) -> EventEnvelope:
+        data = {
+            "product_id": product_id,
+            "priority": priority,
+            "reason": "searched",
+            "requested_at": "2026-01-01T00:00:00Z",
+        }
+        return EventEnvelope(type="enrichment.requested", source="/t", subject=product_id, data=data)
+
+    async def scenario() -> None:
+        await work.request(["old"], Priority.NORMAL, "import")
+        await work.requested([asked("found", "critical"), asked("later", "low")])
+        await work.tick()
+
+    asyncio.run(scenario())
+    assert store.saved == ["found", "old", "later"]

@@ -19,7 +19,7 @@ from catalog_enricher.settings import EnricherSettings
 from catalog_kit.db import make_engine, make_session_factory
 from catalog_kit.outbox import OutboxWriter
 from catalog_schemas import Lane
-from catalog_schemas.topics import PRODUCT
+from catalog_schemas.topics import ENRICHMENT_REQUESTS, PRODUCT
 from catalog_stream.processor import Processor
 
 SOURCE = "/catalog/enricher"
@@ -66,6 +66,7 @@ def build(settings: EnricherSettings) -> Processor:
 
     # The consumer only queues; the workers enrich, most urgent first, whether or not the broker is reachable.
     processor.batch_agent(PRODUCT, work.request_changes)
+    processor.batch_agent(ENRICHMENT_REQUESTS, work.requested)
 
     @processor.timer(settings.enrich_poll_s, needs_broker=False)
     async def enrich_queued() -> None:

@@ -81,6 +81,16 @@ class EnrichmentWork:
             await self.sleep(self.slow_s)
         await asyncio.to_thread(self.queue.enqueue_many, requests)
 
+    async def requested(self, events: Sequence[EventEnvelope]) -> None:
+        """The handler of `enrichment.requested` (e.g. critical: found by a search while pending)."""
+        by_priority: dict[tuple[Priority, str], list[str]] = {}
+        for event in events:
+            if event.type == "enrichment.requested":
+                key = (Priority[str(event.data["priority"]).upper()], str(event.data["reason"]))
+                by_priority.setdefault(key, []).append(str(event.data["product_id"]))
+        for (priority, reason), product_ids in sorted(by_priority.items()):
+            await self.request(product_ids, priority, reason)
+
     async def request(self, product_ids: Sequence[str], priority: Priority, reason: str) -> None:
         """Ask for products to be enriched at `priority` (low work is parked while the backlog is over the bound)."""
         parked = self.backpressure.admit(priority, self.counts.backlog) is Admission.PARK

@@ -12,11 +12,13 @@ from catalog_http.access import PUBLIC, UndecidedAccess, check_decided
 from catalog_http.nul_characters import refuse_nul_characters
 from catalog_http.openapi import complete_openapi
 from catalog_http.problems import install_problem_handlers
+from catalog_indexer.adapters.pending_hits import SOURCE, PendingHits
 from catalog_indexer.entrypoints import deps, health, search
 from catalog_indexer.entrypoints.access import ACCESS
 from catalog_indexer.settings import IndexerSettings
 from catalog_kit.db import make_engine
 from catalog_kit.jsonlog import configure_logging
+from catalog_kit.outbox import OutboxWriter
 
 
 def create_app(settings: IndexerSettings, engine: Engine | None = None) -> FastAPI:
@@ -26,7 +28,11 @@ def create_app(settings: IndexerSettings, engine: Engine | None = None) -> FastA
         description="Full-text, typo-tolerant product search over the indexer's read model.",
         dependencies=[Depends(refuse_nul_characters)],
     )
-    deps.install(app, deps.Wiring(settings, engine or make_engine(settings.database_url, settings.db_pool_size)))
+    engine = engine or make_engine(settings.database_url, settings.db_pool_size)
+    reports = (
+        PendingHits(engine, OutboxWriter(SOURCE, settings.public_base_url)) if settings.search_report_pending else None
+    )
+    deps.install(app, deps.Wiring(settings, engine, reports))
     app.add_middleware(metrics.RequestMetrics, service="search-api")
     install_problem_handlers(app)
     complete_openapi(app, query_maximums={"limit": settings.search_page_size_max}, access=ACCESS)
