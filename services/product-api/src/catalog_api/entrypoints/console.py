@@ -533,6 +533,17 @@ async def enrichment_page(request: Request, settings: Settings, sessions: Sessio
         if enricher
         else {}
     )
+    pending = (
+        {s.labels.get("priority", ""): s.value for s in enricher.values("catalog_enrichment_pending")}
+        if enricher
+        else {}
+    )
+    queue = {"parked": enricher.total("catalog_enrichment_parked") if enricher else None}
+    shed = (
+        {s.labels.get("action", ""): s.value for s in enricher.values("catalog_enrichment_shed_total")}
+        if enricher
+        else {}
+    )
     return page(
         request,
         "enrichment.html",
@@ -541,6 +552,10 @@ async def enrichment_page(request: Request, settings: Settings, sessions: Sessio
         enricher=enricher,
         statuses=statuses,
         breakers=breakers,
+        pending=pending,
+        queue=queue,
+        shed=shed,
+        priorities=("critical", "high", "normal", "low"),
     )
 
 
