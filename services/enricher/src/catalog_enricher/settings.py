@@ -10,6 +10,12 @@ class EnricherSettings(ProcessorSettings):
     provider_max_attempts: int = 3
     provider_failure_threshold: int = 5
     provider_reset_after_s: float = 30.0
+    provider_url: str = Field(
+        default="", description="The HTTP provider's lookup URL (through OUTBOUND_ALLOW's policy); empty: local."
+    )
+    provider_rate_per_s: int = Field(default=20, ge=1, description="Calls per second to the provider, per process.")
+    provider_burst: int = Field(default=20, ge=1, description="Calls the token bucket lets through at once.")
+    provider_retry_after_cap_s: float = Field(default=30.0, ge=0, description="Longest Retry-After honoured.")
     # Fault injection for drills and tests: added latency and share of failing calls of the provider.
     provider_delay_s: float = 0.0
     provider_failure_rate: float = 0.0

@@ -1,6 +1,6 @@
 """The enricher's own metrics: outcomes of enrichment, and the state of each provider's circuit breaker."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from prometheus_client import Counter, Gauge
 
@@ -32,6 +32,12 @@ SHED = Counter(
     "What backpressure did: low work parked, bulk products slowed, parked work released.",
     ["action"],
 )
+PROVIDER_CALLS = Counter(
+    "catalog_enrichment_provider_calls",
+    "Calls (attempts) to an enrichment provider, by outcome: ok, error, timeout, rate_limited (429), circuit_open "
+    "(refused by the breaker without a call).",
+    ["provider", "outcome"],
+)
 BREAKER_VALUES = {BreakerState.CLOSED: 0.0, BreakerState.HALF_OPEN: 1.0, BreakerState.OPEN: 2.0}
 
 
@@ -59,3 +65,8 @@ class EnrichmentMetrics:
     @staticmethod
     def shed(action: str, count: int) -> None:
         SHED.labels(action).inc(count)
+
+    @staticmethod
+    def provider_call(provider: str) -> Callable[[str], None]:
+        """A counter of one provider's attempts by outcome, for `ResilientProvider(observe=...)`."""
+        return lambda outcome: PROVIDER_CALLS.labels(provider, outcome).inc()

@@ -2,9 +2,13 @@
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+
+from pyrate_limiter import Duration, Limiter, Rate, StateBucket, TokenBucket
 
 from catalog_enricher.adapters.catalog_store import EnrichmentStore
 from catalog_enricher.adapters.fault_injection import FaultyProvider
+from catalog_enricher.adapters.http_provider import HttpProvider
 from catalog_enricher.adapters.metrics import EnrichmentMetrics
 from catalog_enricher.adapters.pipeline_gaps import PipelineGaps
 from catalog_enricher.adapters.provider import BreakerState, EnrichmentProvider, LocalProvider, ResilientProvider
@@ -12,11 +16,12 @@ from catalog_enricher.adapters.work_queue import EnrichmentQueue
 from catalog_enricher.domain.priorities import Admission, Backpressure, Priority
 from catalog_enricher.domain.rules import RULES_VERSION
 from catalog_enricher.domain.taxonomy import Taxonomy
-from catalog_enricher.service_layer.enrichment import Enricher
+from catalog_enricher.service_layer.enrichment import LOOKUP_CONCURRENCY, Enricher
 from catalog_enricher.service_layer.reconciliation import Reconciler
 from catalog_enricher.service_layer.work import EnrichmentWork
 from catalog_enricher.settings import EnricherSettings
 from catalog_kit.db import make_engine, make_session_factory
+from catalog_kit.outbound import OutboundClient
 from catalog_kit.outbox import OutboxWriter
 from catalog_schemas import Lane
 from catalog_schemas.topics import ENRICHMENT_REQUESTS, PRODUCT
@@ -27,8 +32,29 @@ log = logging.getLogger("catalog_enricher")
 
 
 def provider(settings: EnricherSettings) -> ResilientProvider:
-    """The local provider, with injected faults when the settings ask for them, behind timeout, retries, breaker."""
-    inner: EnrichmentProvider = LocalProvider()
+    """The HTTP provider when PROVIDER_URL names one (rate-limited, under the outbound policy), else the local one;
+    with injected faults when the settings ask for them; behind timeout, retries, breaker."""
+    inner: EnrichmentProvider
+    permit: Callable[[], Awaitable[object]] | None = None
+    if settings.provider_url:
+        # One bucket per process, shared by every concurrent lookup; the rate is per process (docs).
+        bucket = Limiter(
+            StateBucket([Rate(settings.provider_rate_per_s, Duration.SECOND, settings.provider_burst)], TokenBucket())
+        )
+
+        async def take_permit() -> bool:
+            return await bucket.try_acquire_async("provider")
+
+        permit = take_permit
+        client = OutboundClient(
+            settings.outbound_policy(),
+            timeout_s=settings.provider_timeout_s,
+            headers={"User-Agent": "catalog-enricher/1"},
+            max_connections=LOOKUP_CONCURRENCY,
+        )
+        inner = HttpProvider(client, settings.provider_url, deadline_s=settings.provider_timeout_s)
+    else:
+        inner = LocalProvider()
     if settings.provider_delay_s or settings.provider_failure_rate:
         inner = FaultyProvider(inner, settings.provider_delay_s, settings.provider_failure_rate)
     return ResilientProvider(
@@ -37,6 +63,9 @@ def provider(settings: EnricherSettings) -> ResilientProvider:
         max_attempts=settings.provider_max_attempts,
         failure_threshold=settings.provider_failure_threshold,
         reset_after_s=settings.provider_reset_after_s,
+        retry_after_cap_s=settings.provider_retry_after_cap_s,
+        observe=EnrichmentMetrics.provider_call(inner.name),
+        permit=permit,
     )
 
 
