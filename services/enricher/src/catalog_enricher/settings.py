@@ -19,7 +19,9 @@ class EnricherSettings(ProcessorSettings):
     # Fault injection for drills and tests: added latency and share of failing calls of the provider.
     provider_delay_s: float = 0.0
     provider_failure_rate: float = 0.0
-    reconcile_interval_s: float = Field(default=30.0, description="How often a reconciliation batch runs; 0: never.")
+    reconcile_interval_s: float = Field(
+        default=30.0, description="How often a reconciliation batch runs (a schedule `@every <n>s`); 0: never."
+    )
     reconcile_after_s: float = Field(default=60.0, description="Only products unchanged this long are reconciled.")
     reconcile_batch: int = Field(default=500, ge=1, description="Products looked at per kind and batch.")
     enrich_batch: int = Field(default=500, ge=1, description="Products claimed from the work queue at a time.")
@@ -35,7 +37,8 @@ class EnricherSettings(ProcessorSettings):
     enrich_refresh_after_s: float = Field(
         default=7 * 86400.0, gt=0, description="Enrichments older than this are refreshed at low priority."
     )
-    enrich_refresh_interval_s: float = Field(
-        default=300.0, ge=0, description="How often the stale-refresh scan runs; 0: never."
+    enrich_refresh_schedule: str = Field(
+        default="*/5 * * * *", description="When the stale-refresh scan runs (cron, UTC; `@every 60s`); empty: never."
     )
+    scheduler_tick_s: float = Field(default=1.0, gt=0, description="How often due schedules are looked for.")
     enrich_refresh_batch: int = Field(default=1000, ge=1, description="Enrichments queued per refresh scan.")

@@ -6,6 +6,10 @@ from collections.abc import Awaitable, Callable
 
 from pyrate_limiter import Duration, Limiter, Rate, StateBucket, TokenBucket
 
+from catalog_core.adapters import schedule_metrics
+from catalog_core.adapters.schedules import ScheduleStore
+from catalog_core.domain.schedules import every
+from catalog_core.service_layer.scheduler import Outcome, RunResult, ScheduledJob, Scheduler
 from catalog_enricher.adapters.catalog_store import EnrichmentStore
 from catalog_enricher.adapters.fault_injection import FaultyProvider
 from catalog_enricher.adapters.http_provider import HttpProvider
@@ -28,6 +32,8 @@ from catalog_schemas.topics import ENRICHMENT_REQUESTS, PRODUCT
 from catalog_stream.processor import Processor
 
 SOURCE = "/catalog/enricher"
+REFRESH = "enrichment.stale-refresh"
+RECONCILE = "enrichment.reconcile"
 log = logging.getLogger("catalog_enricher")
 
 
@@ -102,20 +108,25 @@ def build(settings: EnricherSettings) -> Processor:
         await work.tick()
         metrics.queue(work.counts)
 
-    if settings.enrich_refresh_interval_s > 0:
+    # Recurring jobs, each run by one enricher instance per due time (the `schedules` table), visible in the console.
+    jobs: dict[str, ScheduledJob] = {}
+    crons: dict[str, str] = {}
 
-        @processor.timer(settings.enrich_refresh_interval_s, needs_broker=False)
-        async def refresh_stale() -> None:
-            parked = Backpressure(settings.enrich_queue_bound).admit(Priority.LOW, work.counts.backlog)
-            queued = await asyncio.to_thread(
-                queue.queue_stale,
-                settings.enrich_refresh_after_s,
-                RULES_VERSION,
-                settings.enrich_refresh_batch,
-                parked is Admission.PARK,
-            )
-            if queued:
-                log.info("stale enrichments queued for refresh", extra={"products": queued})
+    async def refresh_stale() -> Outcome:
+        parked = Backpressure(settings.enrich_queue_bound).admit(Priority.LOW, work.counts.backlog)
+        queued = await asyncio.to_thread(
+            queue.queue_stale,
+            settings.enrich_refresh_after_s,
+            RULES_VERSION,
+            settings.enrich_refresh_batch,
+            parked is Admission.PARK,
+        )
+        if queued is None:
+            return Outcome(RunResult.SKIPPED, "another enricher is scanning")
+        return Outcome(RunResult.OK, f"{queued} queued at low" + (" (parked)" if parked is Admission.PARK else ""))
+
+    if settings.enrich_refresh_schedule:
+        jobs[REFRESH], crons[REFRESH] = refresh_stale, settings.enrich_refresh_schedule
 
     if settings.reconcile_interval_s > 0:
         backfill = OutboxWriter(SOURCE, settings.public_base_url, lane=Lane.BULK)  # re-announcements are bulk work
@@ -125,5 +136,23 @@ def build(settings: EnricherSettings) -> Processor:
             settings.reconcile_batch,
             busy=lambda: processor.health.lane_lag(Lane.BULK) > settings.reconcile_batch,
         )
-        processor.timer(settings.reconcile_interval_s)(reconciler.tick)
+
+        async def reconcile() -> Outcome:
+            healed = await reconciler.tick()
+            return Outcome(RunResult.OK, f"{healed} re-announced") if healed else Outcome(RunResult.SKIPPED)
+
+        jobs[RECONCILE], crons[RECONCILE] = reconcile, every(settings.reconcile_interval_s)
+
+    if jobs:
+        scheduler = Scheduler(ScheduleStore(sessions), "enricher", jobs, observe=schedule_metrics.observe)
+        registered = False
+
+        @processor.timer(settings.scheduler_tick_s, needs_broker=False)
+        async def run_schedules() -> None:
+            nonlocal registered
+            if not registered:  # here rather than at start-up: the database may be down when the process starts
+                await asyncio.to_thread(scheduler.register, crons)
+                registered = True
+            await scheduler.tick()
+
     return processor
