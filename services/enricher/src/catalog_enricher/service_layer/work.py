@@ -135,7 +135,9 @@ class EnrichmentWork:
                 for w in work
                 if w.product_id in current
             ]
-            outcomes = await self.enricher.enrich_changes(changes)
+            # The batch log line's `events`: the requests these claims fold (several changes of a product queued
+            # before it was claimed are one piece of work).
+            outcomes = await self.enricher.enrich_changes(changes, sum(w.requests for w in work))
         except Exception as exc:
             if is_database_outage(exc):
                 raise
