@@ -268,3 +268,24 @@ def test_requests_from_searches_come_first() -> None:
 
     asyncio.run(scenario())
     assert store.saved == ["found", "old", "later"]
+
+
+def test_queued_work_that_stops_moving_is_a_readiness_problem() -> None:
+    queue, store = MemoryQueue(), RecordingStore()
+    work = make_work(queue, store)
+    now = [0.0]
+    work.clock = lambda: now[0]
+    work.stall_after_s = 60
+
+    async def scenario() -> None:
+        await work.request(["a"], Priority.HIGH, "change")
+        await work.refresh_counts()
+
+    asyncio.run(scenario())
+    assert work.stalled() is None
+    now[0] = 61.0
+    problem = work.stalled()
+    assert problem is not None
+    assert "1 queued" in problem
+    asyncio.run(work.tick())  # done: moving again, and nothing waits
+    assert work.stalled() is None

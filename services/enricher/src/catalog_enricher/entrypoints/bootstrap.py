@@ -97,7 +97,9 @@ def build(settings: EnricherSettings) -> Processor:
         slow_s=settings.enrich_slow_s,
         provider_available=lambda: resilient.breaker.state is BreakerState.CLOSED,
         shed=metrics.shed,
+        stall_after_s=max(settings.stall_after_s, settings.enrich_claim_lease_s),  # a batch may take its lease
     )
+    processor.health.checks.append(work.stalled)  # readiness also says when queued work stops moving
 
     # The consumer only queues; the workers enrich, most urgent first, whether or not the broker is reachable.
     processor.batch_agent(PRODUCT, work.request_changes)

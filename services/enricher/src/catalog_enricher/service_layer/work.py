@@ -64,7 +64,19 @@ class EnrichmentWork:
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     clock: Callable[[], float] = time.monotonic
     counts: QueueCounts = field(default_factory=QueueCounts)
+    stall_after_s: float = 60.0
     _next_degraded_scan: float = 0.0
+    _last_progress: float | None = None
+
+    def stalled(self) -> str | None:
+        """Why the work loop counts as stalled (work waits and none was finished for `stall_after_s`), or None."""
+        now = self.clock()
+        if self._last_progress is None:
+            self._last_progress = now
+        idle = now - self._last_progress
+        if self.counts.backlog > 0 and idle > self.stall_after_s:
+            return f"enrichment stalled: {self.counts.backlog} queued and none done for {idle:.0f}s"
+        return None
 
     async def request_changes(self, events: Sequence[EventEnvelope]) -> None:
         """The consumer's handler: queue one request per product the events change, high for the interactive lane,
@@ -121,8 +133,10 @@ class EnrichmentWork:
         for _ in range(self.batches_per_tick):
             work = await asyncio.to_thread(self.queue.claim, self.batch)
             if not work:
+                self._last_progress = self.clock()  # nothing claimable: idle, not stalled
                 break
             enriched += await self.enrich(work)
+            self._last_progress = self.clock()
         return enriched
 
     async def enrich(self, work: Sequence[ClaimedWork]) -> int:
