@@ -33,7 +33,7 @@ from catalog_kit.envelope import EventEnvelope
 from catalog_kit.outbound import OutboundClient
 from catalog_kit.outbound_policy import OutboundPolicy
 from catalog_kit.outbox import OutboxWriter, outbox
-from catalog_schemas import validate_event
+from catalog_schemas import Lane, validate_event
 from tests.provider_server import ProviderServer
 from tests.support import wait_until
 
@@ -165,7 +165,9 @@ def test_low_work_is_parked_over_the_bound_and_done_when_the_backlog_falls(db: s
         rows = queue_rows(db)
         assert {rows[p].state for p in low} == {"parked"}
         assert (await work.refresh_counts()).parked == 3
-        bulk = EventEnvelope(type="product.updated", source="/t", subject=normal[0], data=snapshot(db, normal[0]))
+        bulk = EventEnvelope(
+            type="product.updated", source="/t", subject=normal[0], data=snapshot(db, normal[0]), lane=Lane.BULK
+        )
         await work.request_changes([bulk])
         assert slowed == [work.slow_s]
         await work.tick()  # the backlog was over the bound when it started: parked work waits
@@ -189,7 +191,8 @@ def snapshot(db: sessionmaker[Session], product_id: str) -> dict[str, Any]:
 def http_provider(server: ProviderServer, timeout_s: float = 0.5, **options: Any) -> ResilientProvider:
     client = OutboundClient(OutboundPolicy.parse(server.address), timeout_s=timeout_s)
     settings: dict[str, Any] = {"timeout_s": timeout_s, "max_attempts": 2, "backoff_base_s": 0.01} | options
-    return ResilientProvider(HttpProvider(client, server.url, deadline_s=timeout_s), **settings)
+    # The HTTP deadline outlasts the per-call timeout, so that a slow answer counts as a timeout of the call.
+    return ResilientProvider(HttpProvider(client, server.url, deadline_s=2 * timeout_s), **settings)
 
 
 def test_degraded_enrichment_becomes_complete_when_the_provider_recovers(
@@ -244,7 +247,10 @@ def test_refresh_queues_old_enrichments_and_ones_made_by_older_rules(db: session
     asyncio.run(work.tick())
     with db() as session, session.begin():
         session.execute(
-            text("UPDATE product_enrichment SET updated_at = now() - interval '30 days' WHERE product_id = :id"),
+            text(
+                "UPDATE product_enrichment SET updated_at = now() - interval '30 days' "
+                "WHERE product_id = CAST(:id AS uuid)"
+            ),
             {"id": aged},
         )
     queue = EnrichmentQueue(db)

@@ -106,7 +106,7 @@ def test_a_scheduled_pull_imports_the_feed_and_skips_it_while_unchanged(
 
     assert pull()[0] is RunResult.OK
     (first,) = jobs(db)
-    assert first[0] == "pending"
+    assert first[0] == "PENDING"
     assert first[2] == len(FEED)
 
     assert pull() == (RunResult.SKIPPED, "not modified (ETag)")

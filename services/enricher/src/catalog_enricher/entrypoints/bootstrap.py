@@ -58,7 +58,9 @@ def provider(settings: EnricherSettings) -> ResilientProvider:
             headers={"User-Agent": "catalog-enricher/1"},
             max_connections=LOOKUP_CONCURRENCY,
         )
-        inner = HttpProvider(client, settings.provider_url, deadline_s=settings.provider_timeout_s)
+        # The call's own deadline outlasts PROVIDER_TIMEOUT_S: the timeout around the lookup decides, and the
+        # request thread it leaves behind ends soon after.
+        inner = HttpProvider(client, settings.provider_url, deadline_s=2 * settings.provider_timeout_s)
     else:
         inner = LocalProvider()
     if settings.provider_delay_s or settings.provider_failure_rate:
