@@ -138,7 +138,7 @@ def build(settings: EnricherSettings) -> Processor:
             PipelineGaps(sessions, backfill),
             settings.reconcile_after_s,
             settings.reconcile_batch,
-            busy=lambda: processor.health.lane_lag(Lane.BULK) > settings.reconcile_batch,
+            busy=lambda: max(processor.health.lane_lag(Lane.BULK), work.counts.backlog) > settings.reconcile_batch,
         )
 
         async def reconcile() -> Outcome:
