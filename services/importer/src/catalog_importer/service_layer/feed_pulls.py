@@ -52,7 +52,7 @@ class FeedPulls:
             await asyncio.to_thread(self.sources.unchanged, schedule, fetched.etag)
             return Outcome(RunResult.SKIPPED, "not modified (ETag)")
         if fetched.stored.sha256 == feed.last_sha256:
-            await asyncio.to_thread(self.objects.delete, key)
+            await asyncio.to_thread(self.objects.delete, fetched.stored.key)
             await asyncio.to_thread(self.sources.unchanged, schedule, fetched.etag)
             return Outcome(RunResult.SKIPPED, "unchanged (same SHA-256)")
         job = await asyncio.to_thread(self.sources.submit, feed, job_id, fetched.stored, fetched.etag)
