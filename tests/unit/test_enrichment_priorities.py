@@ -173,8 +173,11 @@ def test_the_work_loop_does_the_most_urgent_work_first() -> None:
         await work.request(["low-2"], Priority.CRITICAL, "searched")  # a queued low item jumps the line
         await work.tick()
 
+    counted: list[SaveOutcome] = []
+    work.enriched = counted.extend
     asyncio.run(scenario())
     assert store.saved == ["low-2", "h", "n", "low-1"]
+    assert counted == [SaveOutcome.SAVED] * 4
     assert queue.rows == {}
 
 

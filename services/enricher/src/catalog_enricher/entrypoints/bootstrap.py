@@ -99,6 +99,7 @@ def build(settings: EnricherSettings) -> Processor:
         slow_s=settings.enrich_slow_s,
         provider_available=lambda: resilient.breaker.state is BreakerState.CLOSED,
         shed=metrics.shed,
+        enriched=metrics.enriched,
         stall_after_s=max(settings.stall_after_s, settings.enrich_claim_lease_s),  # a batch may take its lease
     )
     processor.health.checks.append(work.stalled)  # readiness also says when queued work stops moving

@@ -61,6 +61,7 @@ class EnrichmentWork:
     # Degraded results are retried only while the provider answers: retrying into an open breaker degrades again.
     provider_available: Callable[[], bool] = lambda: True
     shed: Callable[[str, int], None] = _no_shed  # counts what backpressure did: parked, slowed, released
+    enriched: Callable[[Sequence[SaveOutcome]], None] = lambda outcomes: None  # each batch's outcomes, counted
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     clock: Callable[[], float] = time.monotonic
     counts: QueueCounts = field(default_factory=QueueCounts)
@@ -160,6 +161,7 @@ class EnrichmentWork:
             await asyncio.to_thread(self._give_up_or_retry, work[0], exc)
             return 0
         await asyncio.to_thread(self.queue.done, work)
+        self.enriched(outcomes)
         return sum(1 for outcome in outcomes if outcome is not SaveOutcome.STALE)
 
     def _give_up_or_retry(self, work: ClaimedWork, exc: Exception) -> None:
