@@ -71,6 +71,12 @@ class PendingHits:
             )
             for product_id in waiting
         ]
-        with Session(self._engine) as session, session.begin():
-            self._outbox.add_many(session, events)
+        try:
+            with Session(self._engine) as session, session.begin():
+                self._outbox.add_many(session, events)
+        except Exception:
+            with self._lock:  # not reported after all: the next search that finds them pending tries again
+                for product_id in waiting:
+                    self._reported.pop(product_id, None)
+            raise
         return len(events)
