@@ -296,3 +296,38 @@ def test_a_search_hit_pending_enrichment_is_requested_at_critical(
     event = EventEnvelope(type="enrichment.requested", source="/catalog/search", subject=product, data=row.payload)
     asyncio.run(work.requested([event]))
     assert [w.product_id for w in EnrichmentQueue(db).claim(1)] == [product]
+
+
+def test_the_search_api_reports_a_hit_pending_enrichment_after_answering(
+    db: sessionmaker[Session], fresh_database: str
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from catalog_indexer.adapters.read_model import SearchDocuments
+    from catalog_indexer.domain.document import CorePart
+    from catalog_indexer.entrypoints.search_api import create_app as create_search_app
+    from catalog_indexer.settings import IndexerSettings
+
+    token = f"pend{uuid.uuid4().hex[:10]}"
+    with db() as session, session.begin():
+        draft = ProductDraft.model_validate(
+            {"sku": f"EQ-{token}", "name": f"Linen tee {token}", "price": "9.90", "currency": "EUR"}
+        )
+        _, created = ProductCatalog(session, OutboxWriter("/test")).create(draft)
+    engine = create_engine(fresh_database)
+    try:
+        SearchDocuments(engine).apply(CorePart.from_snapshot(created))  # searchable, not enriched yet
+        app = create_search_app(IndexerSettings(database_url=fresh_database), engine)
+        with TestClient(app) as client:
+            found = client.get("/search", params={"q": token})
+        assert found.status_code == 200
+        assert [(h["id"], h["enrichment_status"]) for h in found.json()["hits"]] == [(created["id"], "pending")]
+    finally:
+        engine.dispose()
+    with db() as session:
+        rows = session.execute(
+            select(outbox.c.aggregate_id, outbox.c.payload).where(outbox.c.event_type == "enrichment.requested")
+        ).all()
+    assert [(str(r.aggregate_id), r.payload["priority"], r.payload["reason"]) for r in rows] == [
+        (created["id"], "critical", "searched")
+    ]
