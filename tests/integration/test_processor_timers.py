@@ -32,10 +32,16 @@ def test_timers_that_do_not_need_the_broker_run_while_it_is_unreachable() -> Non
 
     async def scenario() -> None:
         serving = asyncio.create_task(processor.serve())
-        while runs["database"] < 5:
-            assert not serving.done()
-            await asyncio.sleep(0.05)
-        processor.stop()
+
+        async def database_work_ran() -> None:
+            while runs["database"] < 5:
+                assert not serving.done()
+                await asyncio.sleep(0.05)
+
+        try:
+            await asyncio.wait_for(database_work_ran(), timeout=60)  # a generous deadline, not a hang
+        finally:
+            processor.stop()
         await asyncio.wait_for(serving, timeout=60)  # stopping while the clients still try to connect ends it
 
     asyncio.run(scenario())

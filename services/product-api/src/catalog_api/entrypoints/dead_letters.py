@@ -73,7 +73,7 @@ async def list_dead_letters(
     return {"items": [letter.view() for letter in letters]}
 
 
-@router.post("/{processor}/replay", responses=error_responses(401, 403, 422, _BROKER_DOWN))
+@router.post("/{processor}/replay", responses=error_responses(401, 403, 413, 422, _BROKER_DOWN))
 async def replay_dead_letters(
     processor: ProcessorName, body: ReplayRequest, settings: Settings, sessions: Sessions, caller: Caller
 ) -> dict[str, Any]:
@@ -95,7 +95,7 @@ async def replay_dead_letters(
     }
 
 
-@router.post("/{processor}/discard", responses=error_responses(401, 403, 422, _BROKER_DOWN))
+@router.post("/{processor}/discard", responses=error_responses(401, 403, 413, 422, _BROKER_DOWN))
 async def discard_dead_letters(
     processor: ProcessorName, body: DiscardRequest, settings: Settings, sessions: Sessions, caller: Caller
 ) -> dict[str, Any]:

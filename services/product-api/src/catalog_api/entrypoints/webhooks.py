@@ -48,7 +48,7 @@ def get_webhook_admin(session: DbSession, settings: Settings) -> WebhookAdmin:
 Webhooks = Annotated[WebhookAdmin, Depends(get_webhook_admin)]
 
 
-@router.post("", status_code=201, responses=error_responses(401, 403, 422))
+@router.post("", status_code=201, responses=error_responses(401, 403, 413, 422))
 def create_subscription(body: SubscriptionIn, webhooks: Webhooks, caller: Caller) -> JSONResponse:
     """Subscribe a URL to event types. The answer carries the signing `secret`: it is shown this once."""
     subscription, secret = _run(
@@ -79,7 +79,7 @@ def get_subscription(subscription_id: uuid.UUID, webhooks: Webhooks) -> dict[str
     return _found(lambda: webhooks.subscription(subscription_id)).view()
 
 
-@router.patch("/{subscription_id}", responses=error_responses(401, 403, 422, {404: "Unknown subscription"}))
+@router.patch("/{subscription_id}", responses=error_responses(401, 403, 413, 422, {404: "Unknown subscription"}))
 def update_subscription(subscription_id: uuid.UUID, body: SubscriptionPatch, webhooks: Webhooks) -> dict[str, Any]:
     """Change the URL, the event types, the description, or pause (`active: false`) and resume."""
     fields = body.model_fields_set
@@ -98,7 +98,7 @@ def update_subscription(subscription_id: uuid.UUID, body: SubscriptionPatch, web
 
 
 @router.delete(
-    "/{subscription_id}", status_code=204, responses=error_responses(401, 403, 422, {404: "Unknown subscription"})
+    "/{subscription_id}", status_code=204, responses=error_responses(401, 403, 413, 422, {404: "Unknown subscription"})
 )
 def delete_subscription(subscription_id: uuid.UUID, webhooks: Webhooks) -> Response:
     """The subscription and its delivery history; nothing more is sent to it."""
@@ -108,7 +108,7 @@ def delete_subscription(subscription_id: uuid.UUID, webhooks: Webhooks) -> Respo
 
 
 @router.post(
-    "/{subscription_id}/rotate-secret", responses=error_responses(401, 403, 422, {404: "Unknown subscription"})
+    "/{subscription_id}/rotate-secret", responses=error_responses(401, 403, 413, 422, {404: "Unknown subscription"})
 )
 def rotate_secret(subscription_id: uuid.UUID, webhooks: Webhooks) -> dict[str, Any]:
     """A new signing secret, shown this once; attempts from now on are signed with it."""
@@ -118,7 +118,9 @@ def rotate_secret(subscription_id: uuid.UUID, webhooks: Webhooks) -> dict[str, A
 
 
 @router.post(
-    "/{subscription_id}/test", status_code=202, responses=error_responses(401, 403, 422, {404: "Unknown subscription"})
+    "/{subscription_id}/test",
+    status_code=202,
+    responses=error_responses(401, 403, 413, 422, {404: "Unknown subscription"}),
 )
 def send_test_event(subscription_id: uuid.UUID, webhooks: Webhooks) -> dict[str, Any]:
     """Queue a `webhook.test` delivery to this subscription; follow it among its deliveries."""
@@ -145,7 +147,7 @@ def list_deliveries(
 @router.post(
     "/deliveries/{delivery_id}/redeliver",
     status_code=202,
-    responses=error_responses(401, 403, 422, {404: "Unknown delivery"}),
+    responses=error_responses(401, 403, 413, 422, {404: "Unknown delivery"}),
 )
 def redeliver(delivery_id: uuid.UUID, webhooks: Webhooks) -> dict[str, Any]:
     """Send a delivery again now, with a fresh retry schedule: the same body and `webhook-id`."""
