@@ -175,6 +175,20 @@ def test_open_breaker_lets_one_trial_through_after_reset_after() -> None:
     assert not breaker.allow()  # only one trial at a time
 
 
+def test_an_open_breaker_says_a_trial_may_go_ahead_without_starting_one() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(failure_threshold=1, reset_after_s=10, clock=clock)
+    assert breaker.may_try()
+    breaker.record_failure()
+    assert not breaker.may_try()
+    clock.advance(10)
+    assert breaker.may_try()
+    assert breaker.may_try()  # asking twice starts nothing
+    assert state(breaker) is BreakerState.OPEN
+    assert breaker.allow()  # the trial itself
+    assert not breaker.may_try()  # one trial at a time
+
+
 def test_a_successful_trial_closes_the_breaker() -> None:
     clock = FakeClock()
     breaker = CircuitBreaker(failure_threshold=1, reset_after_s=10, clock=clock)

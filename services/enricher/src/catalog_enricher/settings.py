@@ -41,4 +41,9 @@ class EnricherSettings(ProcessorSettings):
         default="*/5 * * * *", description="When the stale-refresh scan runs (cron, UTC; `@every 60s`); empty: never."
     )
     scheduler_tick_s: float = Field(default=1.0, gt=0, description="How often due schedules are looked for.")
+    enrich_degraded_every_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often degraded results are queued again (at low) while the provider may be up.",
+    )
     enrich_refresh_batch: int = Field(default=1000, ge=1, description="Enrichments queued per refresh scan.")

@@ -49,14 +49,14 @@ ON CONFLICT (product_id) DO UPDATE SET
     computed_from_version = EXCLUDED.computed_from_version, keywords = EXCLUDED.keywords, slug = EXCLUDED.slug,
     category = EXCLUDED.category, price_band = EXCLUDED.price_band, completeness_score = EXCLUDED.completeness_score,
     missing_fields = EXCLUDED.missing_fields, status = EXCLUDED.status, degraded = EXCLUDED.degraded,
-    rules_version = EXCLUDED.rules_version, updated_at = now()
+    rules_version = EXCLUDED.rules_version, revision = e.revision + 1, updated_at = now()
 WHERE e.computed_from_version < EXCLUDED.computed_from_version
    OR (e.computed_from_version = EXCLUDED.computed_from_version
        AND (EXCLUDED.status = 'complete' OR e.status = 'degraded')
        AND ((e.status = 'degraded' AND EXCLUDED.status = 'complete')
             OR e.rules_version < EXCLUDED.rules_version
             OR e.updated_at < now() - make_interval(secs => :refresh_after_s)))
-RETURNING e.product_id::text
+RETURNING e.product_id::text AS product_id, e.revision
 """)
 
 _FACTS = text("""
@@ -117,17 +117,14 @@ class EnrichmentStore:
             current = [
                 (key, r) for key, r in zip(keys, results, strict=True) if versions.get(key) == r.computed_from_version
             ]
-            saved: set[str] = set()
+            saved: dict[str, int] = {}  # product id -> the revision stored
             if current:
                 rows = json.dumps([_row(key, r, self.rules_version) for key, r in current], separators=(",", ":"))
-                saved = set(
-                    session.execute(_UPSERT_MANY, {"rows": rows, "refresh_after_s": self.refresh_after_s})
-                    .scalars()
-                    .all()
-                )
+                params = {"rows": rows, "refresh_after_s": self.refresh_after_s}
+                saved = {row.product_id: int(row.revision) for row in session.execute(_UPSERT_MANY, params)}
             traces = dict(zip(keys, traceparents, strict=False))
             events = [
-                PendingEvent("product.enriched", "product", r.product_id, r.to_event_data(), traces.get(key))
+                PendingEvent("product.enriched", "product", r.product_id, r.to_event_data(saved[key]), traces.get(key))
                 for key, r in current
                 if key in saved
             ]

@@ -142,6 +142,11 @@ class CircuitBreaker:
         """The current state; an open circuit turns half-open only when allow() lets the trial call through."""
         return self._state
 
+    def may_try(self) -> bool:
+        """Whether a call would go ahead now (closed, or open long enough for a trial), without starting a trial:
+        an open circuit turns half-open only when a call is made, so work that waits for the provider asks this."""
+        return self._state is BreakerState.CLOSED or self._clock() - self._since >= self.reset_after_s
+
     def allow(self) -> bool:
         """Whether a call may go ahead now (in the half-open state, only the one trial call)."""
         if self._state is BreakerState.CLOSED:

@@ -15,7 +15,7 @@ from catalog_enricher.adapters.fault_injection import FaultyProvider
 from catalog_enricher.adapters.http_provider import HttpProvider
 from catalog_enricher.adapters.metrics import EnrichmentMetrics
 from catalog_enricher.adapters.pipeline_gaps import PipelineGaps
-from catalog_enricher.adapters.provider import BreakerState, EnrichmentProvider, LocalProvider, ResilientProvider
+from catalog_enricher.adapters.provider import EnrichmentProvider, LocalProvider, ResilientProvider
 from catalog_enricher.adapters.work_queue import EnrichmentQueue
 from catalog_enricher.domain.priorities import Admission, Backpressure, Priority
 from catalog_enricher.domain.rules import RULES_VERSION
@@ -97,7 +97,10 @@ def build(settings: EnricherSettings) -> Processor:
         batch=settings.enrich_batch,
         max_attempts=settings.enrich_max_attempts,
         slow_s=settings.enrich_slow_s,
-        provider_available=lambda: resilient.breaker.state is BreakerState.CLOSED,
+        # Not "closed": with nothing else calling the provider, only the degraded work itself can make the trial
+        # call that closes an open circuit once the provider is back.
+        provider_available=resilient.breaker.may_try,
+        degraded_every_s=settings.enrich_degraded_every_s,
         shed=metrics.shed,
         enriched=metrics.enriched,
         stall_after_s=max(settings.stall_after_s, settings.enrich_claim_lease_s),  # a batch may take its lease

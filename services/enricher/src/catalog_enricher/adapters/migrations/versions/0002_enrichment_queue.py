@@ -32,7 +32,10 @@ def upgrade() -> None:
     ALTER TABLE product_enrichment
         ADD COLUMN status text NOT NULL DEFAULT 'complete' CHECK (status IN ('complete', 'degraded')),
         ADD COLUMN degraded text[] NOT NULL DEFAULT '{}',
-        ADD COLUMN rules_version integer NOT NULL DEFAULT 1;
+        ADD COLUMN rules_version integer NOT NULL DEFAULT 1,
+        -- Counts the results stored for the product: of two product.enriched events of the same version, the one
+        -- with the higher revision is the fresher (a complete result over a degraded one, newer rules).
+        ADD COLUMN revision bigint NOT NULL DEFAULT 1;
     CREATE INDEX product_enrichment_degraded ON product_enrichment (product_id) WHERE status = 'degraded';
     CREATE INDEX product_enrichment_age ON product_enrichment (updated_at);
     """)
@@ -41,5 +44,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("""
     DROP TABLE enrichment_queue;
-    ALTER TABLE product_enrichment DROP COLUMN status, DROP COLUMN degraded, DROP COLUMN rules_version;
+    ALTER TABLE product_enrichment DROP COLUMN status, DROP COLUMN degraded, DROP COLUMN rules_version,
+        DROP COLUMN revision;
     """)
