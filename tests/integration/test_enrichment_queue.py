@@ -28,7 +28,7 @@ from catalog_enricher.domain.priorities import Backpressure, Priority
 from catalog_enricher.domain.taxonomy import Taxonomy
 from catalog_enricher.service_layer.enrichment import Enricher
 from catalog_enricher.service_layer.work import EnrichmentWork
-from catalog_indexer.adapters.pending_hits import PendingHits
+from catalog_kit.enrichment_requests import EnrichmentRequests
 from catalog_kit.envelope import EventEnvelope
 from catalog_kit.outbound import OutboundClient
 from catalog_kit.outbound_policy import OutboundPolicy
@@ -279,7 +279,7 @@ def test_a_search_hit_pending_enrichment_is_requested_at_critical(
     asyncio.run(work.request([other], Priority.NORMAL, "import"))
     engine = create_engine(fresh_database)
     try:
-        hits = PendingHits(engine, OutboxWriter("/catalog/search"), every_s=0.0)
+        hits = EnrichmentRequests(sessionmaker(engine), OutboxWriter("/catalog/search"), "searched", every_s=0.0)
         assert hits.note([product])
         assert hits.flush() == 1
         assert not hits.note([product])  # reported a moment ago: not again
@@ -296,6 +296,61 @@ def test_a_search_hit_pending_enrichment_is_requested_at_critical(
     event = EventEnvelope(type="enrichment.requested", source="/catalog/search", subject=product, data=row.payload)
     asyncio.run(work.requested([event]))
     assert [w.product_id for w in EnrichmentQueue(db).claim(1)] == [product]
+
+
+def test_failed_work_is_tried_again_when_the_product_changes_not_when_someone_looks_at_it(
+    db: sessionmaker[Session],
+) -> None:
+    product = create(db)
+    queue = EnrichmentQueue(db)
+    queue.enqueue_many([WorkRequest(product, Priority.HIGH, "created")])
+    [claimed] = queue.claim(1)
+    queue.fail(claimed, "broken facts")
+    queue.enqueue_many([WorkRequest(product, Priority.CRITICAL, "viewed")])
+    assert queue_rows(db)[product].state == "failed"
+    assert queue.claim(1) == []
+    queue.enqueue_many([WorkRequest(product, Priority.HIGH, "updated")])
+    assert queue_rows(db)[product].state == "queued"
+    assert [w.product_id for w in queue.claim(1)] == [product]
+
+
+def test_a_product_viewed_while_its_enrichment_waits_is_requested_at_critical_after_the_response(
+    db: sessionmaker[Session], fresh_database: str
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from catalog_api.entrypoints.http import create_app as create_api_app
+    from catalog_api.settings import ApiSettings
+
+    waiting, enriched, failed = create(db), create(db), create(db)
+    with db() as session, session.begin():
+        session.execute(
+            text("""INSERT INTO product_enrichment (product_id, computed_from_version, keywords, slug, price_band,
+                                                    completeness_score, missing_fields)
+                    VALUES (:id, 1, '{}', 'tee', 'mid', 1, '{}')"""),
+            {"id": enriched},
+        )
+        session.execute(
+            text("INSERT INTO enrichment_queue (product_id, priority, state, reason) VALUES (:id, 1, 'failed', 'x')"),
+            {"id": failed},
+        )
+    engine = create_engine(fresh_database)
+    try:
+        app = create_api_app(ApiSettings(database_url=fresh_database), sessionmaker(engine))
+        with TestClient(app) as client:
+            for product in (waiting, enriched, failed, waiting):
+                assert client.get(f"/products/{product}").status_code == 200
+    finally:
+        engine.dispose()
+    with db() as session:
+        rows = session.execute(
+            select(outbox.c.aggregate_id, outbox.c.payload).where(outbox.c.event_type == "enrichment.requested")
+        ).all()
+    # Only the waiting product, once: the enriched one is complete, the failed one given up until it changes.
+    assert [(str(r.aggregate_id), r.payload["priority"], r.payload["reason"]) for r in rows] == [
+        (waiting, "critical", "viewed")
+    ]
+    validate_event("enrichment.requested", rows[0].payload)
 
 
 def test_the_search_api_reports_a_hit_pending_enrichment_after_answering(

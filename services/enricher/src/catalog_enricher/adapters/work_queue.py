@@ -14,7 +14,9 @@ from catalog_enricher.domain.priorities import Priority
 
 # One row per product: a product asked for again while queued keeps its place and takes the more urgent priority;
 # `requests` counts the asks, so that finishing a claim never deletes an ask that came in meanwhile. Work for a
-# product that is gone by now is dropped (the row would die with the product anyway).
+# product that is gone by now is dropped (the row would die with the product anyway). Failed work is tried again
+# when the product changes or is refreshed, not because someone looked at it (critical): views of a product that
+# cannot be enriched would otherwise retry it every minute.
 _ENQUEUE = text("""
 INSERT INTO enrichment_queue AS q (product_id, priority, state, reason, traceparent)
 SELECT r.product_id, r.priority, r.state, r.reason, r.traceparent
@@ -31,6 +33,7 @@ ON CONFLICT (product_id) DO UPDATE SET
     attempts = CASE WHEN q.state = 'failed' THEN 0 ELSE q.attempts END,
     last_error = CASE WHEN q.state = 'failed' THEN NULL ELSE q.last_error END,
     available_at = CASE WHEN q.state = 'failed' THEN now() ELSE q.available_at END
+WHERE NOT (q.state = 'failed' AND EXCLUDED.priority = 0)
 """)
 
 # The highest non-empty priority first, oldest first within it. SKIP LOCKED: claimers never wait for each other;

@@ -6,19 +6,22 @@
 import uvicorn
 from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
+from sqlalchemy.orm import sessionmaker
 
 from catalog_http import metrics
 from catalog_http.access import PUBLIC, UndecidedAccess, check_decided
 from catalog_http.nul_characters import refuse_nul_characters
 from catalog_http.openapi import complete_openapi
 from catalog_http.problems import install_problem_handlers
-from catalog_indexer.adapters.pending_hits import SOURCE, PendingHits
 from catalog_indexer.entrypoints import deps, health, search
 from catalog_indexer.entrypoints.access import ACCESS
 from catalog_indexer.settings import IndexerSettings
 from catalog_kit.db import make_engine
+from catalog_kit.enrichment_requests import EnrichmentRequests
 from catalog_kit.jsonlog import configure_logging
 from catalog_kit.outbox import OutboxWriter
+
+SOURCE = "/catalog/search"  # the `source` of the enrichment requests a search reports
 
 
 def create_app(settings: IndexerSettings, engine: Engine | None = None) -> FastAPI:
@@ -30,7 +33,9 @@ def create_app(settings: IndexerSettings, engine: Engine | None = None) -> FastA
     )
     engine = engine or make_engine(settings.database_url, settings.db_pool_size)
     reports = (
-        PendingHits(engine, OutboxWriter(SOURCE, settings.public_base_url)) if settings.search_report_pending else None
+        EnrichmentRequests(sessionmaker(engine), OutboxWriter(SOURCE, settings.public_base_url), "searched")
+        if settings.search_report_pending
+        else None
     )
     deps.install(app, deps.Wiring(settings, engine, reports))
     app.add_middleware(metrics.RequestMetrics, service="search-api")

@@ -1,7 +1,7 @@
-"""A read-only view of the enricher's store for the console: how many products are enriched from their current
-version, how many wait, are degraded or failed. The product API never writes `product_enrichment` or
-`enrichment_queue` (the enricher owns them) and imports nothing of the enricher: this one query is its whole
-dependency (documented in docs/ownership.md)."""
+"""A read-only view of the enricher's store: for the console, how many products are enriched from their current
+version, how many wait, are degraded or failed; for a product view, whether that product waits. The product API
+never writes `product_enrichment` or `enrichment_queue` (the enricher owns them) and imports nothing of the
+enricher: these two queries are its whole dependency (documented in docs/ownership.md)."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,4 +40,20 @@ def enrichment_counts(session: Session) -> EnrichmentCounts:
     ).one()
     return EnrichmentCounts(
         row.products, row.complete, row.outdated, row.missing, row.last_enriched_at, row.degraded, row.failed
+    )
+
+
+def enrichment_pending(session: Session, product_id: str, version: int) -> bool:
+    """Whether the product's stored enrichment is older than `version` (or missing) and not given up on: someone
+    viewing it now is worth a critical request. Two primary-key lookups."""
+    return bool(
+        session.execute(
+            text("""
+            SELECT coalesce(e.computed_from_version < :version, true)
+                   AND NOT EXISTS (SELECT 1 FROM enrichment_queue q
+                                   WHERE q.product_id = CAST(:id AS uuid) AND q.state = 'failed')
+            FROM (SELECT 1) AS one LEFT JOIN product_enrichment e ON e.product_id = CAST(:id AS uuid)
+            """),
+            {"id": product_id, "version": version},
+        ).scalar_one()
     )
