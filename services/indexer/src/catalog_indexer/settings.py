@@ -10,3 +10,5 @@ class IndexerSettings(ProcessorSettings):
     search_max_offset: int = 10_000
     # Share of a query's trigrams a name/brand must contain to count as a typo match (pg_trgm word similarity).
     search_fuzzy_threshold: float = 0.4
+    # Report hits whose enrichment is pending to the enricher (`enrichment.requested`, critical), after the response.
+    search_report_pending: bool = True

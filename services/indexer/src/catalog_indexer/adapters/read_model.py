@@ -63,20 +63,22 @@ RETURNING d.product_id
 
 _ENRICHMENT = text("""
 INSERT INTO search.documents AS d
-    (product_id, enrichment_version, keywords, category, slug, price_band, completeness, document, indexed_at,
-     enrichment_indexed_at)
-SELECT product_id, version, keywords, category, slug, price_band, completeness,
+    (product_id, enrichment_version, enrichment_revision, enrichment_degraded, keywords, category, slug, price_band,
+     completeness, document, indexed_at, enrichment_indexed_at)
+SELECT product_id, version, revision, degraded, keywords, category, slug, price_band, completeness,
        search.document_of(NULL, NULL, keywords, category, NULL), stamp, stamp
 FROM jsonb_to_recordset(CAST(:parts AS jsonb)) AS r(
-    product_id uuid, version bigint, keywords text[], category text, slug text, price_band text, completeness numeric),
+    product_id uuid, version bigint, revision bigint, degraded boolean, keywords text[], category text, slug text,
+    price_band text, completeness numeric),
     clock_timestamp() AS stamp
 ORDER BY product_id
 ON CONFLICT (product_id) DO UPDATE SET
-    enrichment_version = EXCLUDED.enrichment_version, keywords = EXCLUDED.keywords, category = EXCLUDED.category,
+    enrichment_version = EXCLUDED.enrichment_version, enrichment_revision = EXCLUDED.enrichment_revision,
+    enrichment_degraded = EXCLUDED.enrichment_degraded, keywords = EXCLUDED.keywords, category = EXCLUDED.category,
     slug = EXCLUDED.slug, price_band = EXCLUDED.price_band, completeness = EXCLUDED.completeness,
     document = search.document_of(d.name, d.brand, EXCLUDED.keywords, EXCLUDED.category, d.description),
     indexed_at = EXCLUDED.indexed_at, enrichment_indexed_at = EXCLUDED.enrichment_indexed_at
-WHERE d.enrichment_version < EXCLUDED.enrichment_version
+WHERE (d.enrichment_version, d.enrichment_revision) < (EXCLUDED.enrichment_version, EXCLUDED.enrichment_revision)
 RETURNING d.product_id
 """)
 

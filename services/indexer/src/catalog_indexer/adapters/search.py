@@ -93,7 +93,8 @@ def search(conn: Connection, query: SearchQuery, fuzzy_threshold: float) -> Sear
         SELECT * FROM matches d ORDER BY {order} LIMIT :limit OFFSET :offset
     ), page AS (
         SELECT d.product_id, d.sku, d.name, d.brand, d.price, d.price_text, d.currency, d.category, d.keywords,
-               d.thumbnail_url, d.status, d.core_version, d.enrichment_version, d.created_at, t.score,
+               d.thumbnail_url, d.status, d.core_version, d.enrichment_version, d.enrichment_degraded, d.created_at,
+               t.score,
                CASE WHEN :text <> '' THEN ts_headline('simple', d.name, q.tsq, {_SNIPPET}) END AS name_hl,
                CASE WHEN :text <> '' THEN ts_headline('simple', coalesce(d.description, ''), q.tsq, {_SNIPPET})
                END AS description_hl
@@ -142,7 +143,7 @@ def _hit(row: dict[str, Any]) -> SearchHit:
         keywords=list(row["keywords"] or []),
         thumbnail_url=row["thumbnail_url"],
         status=row["status"],
-        enrichment_status=enrichment_status(row["core_version"], row["enrichment_version"]),
+        enrichment_status=enrichment_status(row["core_version"], row["enrichment_version"], row["enrichment_degraded"]),
         score=None if row["score"] is None else round(float(row["score"]), 4),
         highlight=highlight,
     )

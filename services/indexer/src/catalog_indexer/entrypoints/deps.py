@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from catalog_http.wiring import install_wiring, wiring_of
 from catalog_indexer.settings import IndexerSettings
+from catalog_kit.enrichment_requests import EnrichmentRequests
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class Wiring:
 
     settings: IndexerSettings
     engine: Engine
+    pending_hits: EnrichmentRequests | None = None  # None: searches report nothing to the enricher
 
 
 def install(app: FastAPI, wiring: Wiring) -> None:
@@ -39,5 +41,11 @@ async def get_engine(request: Request) -> Engine:
     return _wiring(request).engine
 
 
+async def get_pending_hits(request: Request) -> EnrichmentRequests | None:
+    """Where a search notes the products it found while their enrichment was pending."""
+    return _wiring(request).pending_hits
+
+
 Settings = Annotated[IndexerSettings, Depends(get_settings)]
 ReadModel = Annotated[Engine, Depends(get_engine)]
+PendingReports = Annotated[EnrichmentRequests | None, Depends(get_pending_hits)]

@@ -4,14 +4,14 @@ from dataclasses import asdict
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, BackgroundTasks, Depends, Query
 from fastapi.exceptions import RequestValidationError
 
 from catalog_http.bounds import at_most
 from catalog_http.openapi import error_responses
 from catalog_indexer.adapters.search import search
 from catalog_indexer.domain.search_query import SearchQuery, Sort
-from catalog_indexer.entrypoints.deps import ReadModel, Settings
+from catalog_indexer.entrypoints.deps import PendingReports, ReadModel, Settings
 
 router = APIRouter(tags=["search"])
 
@@ -58,10 +58,19 @@ def search_query(
 
 
 @router.get("/search", responses=error_responses(422))
-def search_products(query: Annotated[SearchQuery, Depends(search_query)], engine: ReadModel, settings: Settings) -> Any:
+def search_products(
+    query: Annotated[SearchQuery, Depends(search_query)],
+    engine: ReadModel,
+    settings: Settings,
+    pending: PendingReports,
+    after_response: BackgroundTasks,
+) -> Any:
     """Products matching `q` and the filters, with facet counts and highlighted snippets."""
     with engine.connect() as conn:
         result = search(conn, query, settings.search_fuzzy_threshold)
+    # Hits still waiting for enrichment jump the enricher's queue; reported after the response, never before it.
+    if pending and pending.note(h.id for h in result.hits if h.enrichment_status == "pending"):
+        after_response.add_task(pending.flush)
     return {
         "total": result.total,
         "page": query.page,
