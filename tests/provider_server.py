@@ -4,11 +4,12 @@ slow, 429 with Retry-After, 500); `close()` takes it down."""
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.loopback import LoopbackServer, QuietHandler
 
-class ProviderServer:
+
+class ProviderServer(LoopbackServer):
     """POST /lookup: the next step of the script, then `default` ("ok" answers `keywords`)."""
 
     def __init__(self, keywords: tuple[str, ...] = ("from-provider",), slow_s: float = 2.0) -> None:
@@ -20,7 +21,7 @@ class ProviderServer:
         self.lock = threading.Lock()
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", "0"))))
                 with server.lock:
@@ -28,36 +29,16 @@ class ProviderServer:
                     server.requests.append(body)
                 if step == "slow":
                     time.sleep(server.slow_s)
+                json_type = {"Content-Type": "application/json"}
                 if step == "429":
-                    self.answer(429, b"{}", {"Retry-After": "0"})
+                    self.answer(429, b"{}", {"Retry-After": "0", **json_type})
                 elif step == "500":
-                    self.answer(500, b"{}")
+                    self.answer(500, b"{}", json_type)
                 else:
                     answer = {"keywords": list(server.keywords), "category_hints": [], "attributes": {}}
-                    self.answer(200, json.dumps(answer).encode())
+                    self.answer(200, json.dumps(answer).encode(), json_type)
 
-            def answer(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-                try:
-                    self.send_response(status)
-                    for name, value in (headers or {}).items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (a timeout): nothing to answer
-
-            def log_message(self, format: str, *args: object) -> None:  # quiet
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.server.server_address[1]}"
+        super().__init__(Handler)
 
     @property
     def url(self) -> str:
@@ -66,8 +47,3 @@ class ProviderServer:
     def script(self, *steps: str) -> None:
         with self.lock:
             self.steps = list(steps)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)

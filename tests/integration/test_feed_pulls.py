@@ -2,9 +2,7 @@
 import job; a pull of an unchanged feed (304 to its ETag, or the same SHA-256) is skipped and makes none."""
 
 import asyncio
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -20,11 +18,12 @@ from catalog_kit.object_store.local import LocalDirectoryStore
 from catalog_kit.outbound import OutboundClient
 from catalog_kit.outbound_policy import OutboundPolicy
 from catalog_kit.outbox import OutboxWriter
+from tests.loopback import LoopbackServer, QuietHandler
 
 FEED = b"sku,name,price,currency,stock\nINV-1,Linen tee,19.90,EUR,7\n"
 
 
-class FeedServer:
+class FeedServer(LoopbackServer):
     """GET /feed.csv: `body`, with `etag` when set (and 304 to a matching If-None-Match)."""
 
     def __init__(self) -> None:
@@ -33,35 +32,15 @@ class FeedServer:
         self.gets = 0
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 server.gets += 1
                 if server.etag and self.headers.get("If-None-Match") == server.etag:
-                    self.send_response(304)
-                    self.end_headers()
-                    return
-                self.send_response(200)
-                if server.etag:
-                    self.send_header("ETag", server.etag)
-                self.send_header("Content-Length", str(len(server.body)))
-                self.end_headers()
-                self.wfile.write(server.body)
+                    self.answer(304)
+                else:
+                    self.answer(200, server.body, {"ETag": server.etag} if server.etag else {})
 
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
+        super().__init__(Handler)
 
 
 @pytest.fixture
