@@ -12,7 +12,7 @@ from confluent_kafka import Producer
 from fastapi.testclient import TestClient
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog_api.adapters.api_keys import ApiKeys
@@ -353,3 +353,24 @@ def test_a_refused_subscription_form_is_a_422_page_naming_the_field(
     assert answer.headers["content-type"].startswith("text/html")
     assert message in answer.text
     assert "whsec_" not in answer.text
+
+
+def test_the_enrichment_page_shows_the_schedules(
+    console: TestClient, sessions: sessionmaker[Session], unique: str
+) -> None:
+    from datetime import UTC, datetime
+
+    from catalog_core.adapters.schedules import ScheduleStore
+
+    store = ScheduleStore(sessions)
+    name = f"test.schedule-{unique}"
+    store.ensure(name, "enricher", "0 3 * * *", datetime(2030, 1, 1, 3, 0, tzinfo=UTC))
+    try:
+        page = console.get("/console/enrichment", headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+        assert page.status_code == 200
+        assert name in page.text
+        assert "0 3 * * *" in page.text
+        assert "Work queue" in page.text
+    finally:
+        with sessions() as session, session.begin():
+            session.execute(text("DELETE FROM schedules WHERE name = :name"), {"name": name})

@@ -134,6 +134,25 @@ def test_enrichment_never_touches_core_fields(
     assert hit.enrichment_status == "complete"
 
 
+def test_a_complete_enrichment_replaces_a_degraded_one_of_the_same_version_and_never_the_reverse(
+    engine: Engine, documents: SearchDocuments, unique: str, searched: IndexedSearch
+) -> None:
+    pid = str(uuid.uuid4())
+    documents.apply(CorePart.from_snapshot(snapshot(pid, 2, unique)))
+    degraded = {**enriched(pid, 2, ["local"]), "revision": 1, "degraded": ["keywords"]}
+    complete = {**enriched(pid, 2, ["local", "from-provider"]), "revision": 2}
+    assert documents.apply(EnrichmentPart.from_event(degraded)) is True
+    [hit] = searched.run(text=f"SKU-{unique}").hits
+    assert hit.enrichment_status == "degraded"
+
+    assert documents.apply(EnrichmentPart.from_event(complete)) is True  # same version, higher revision
+    assert documents.apply(EnrichmentPart.from_event(degraded)) is False  # redelivered late: older
+    assert documents.apply(EnrichmentPart.from_event(enriched(pid, 2, ["no-revision"]))) is False
+    assert document(engine, pid)["keywords"] == ["local", "from-provider"]
+    [hit] = searched.run(text=f"SKU-{unique}").hits
+    assert hit.enrichment_status == "complete"
+
+
 def test_a_deleted_product_stays_deleted_whatever_arrives_late(
     engine: Engine, documents: SearchDocuments, unique: str, searched: IndexedSearch
 ) -> None:

@@ -168,6 +168,7 @@ def indexed(data: dict[str, Any], completeness: float, thumbnail: bool, taxonomy
         created_at=datetime.fromisoformat(data["created_at"]),
         core_version=1,
         enrichment_version=1,
+        enrichment_degraded=False,
         keywords=enriched.keywords,
         category=enriched.category,
         completeness=completeness,

@@ -175,6 +175,20 @@ def test_open_breaker_lets_one_trial_through_after_reset_after() -> None:
     assert not breaker.allow()  # only one trial at a time
 
 
+def test_an_open_breaker_says_a_trial_may_go_ahead_without_starting_one() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(failure_threshold=1, reset_after_s=10, clock=clock)
+    assert breaker.may_try()
+    breaker.record_failure()
+    assert not breaker.may_try()
+    clock.advance(10)
+    assert breaker.may_try()
+    assert breaker.may_try()  # asking twice starts nothing
+    assert state(breaker) is BreakerState.OPEN
+    assert breaker.allow()  # the trial itself
+    assert not breaker.may_try()  # one trial at a time
+
+
 def test_a_successful_trial_closes_the_breaker() -> None:
     clock = FakeClock()
     breaker = CircuitBreaker(failure_threshold=1, reset_after_s=10, clock=clock)
@@ -360,3 +374,57 @@ def test_the_wrapper_is_itself_a_provider() -> None:
 def test_the_wrapper_refuses_fewer_than_one_attempt() -> None:
     with pytest.raises(ValueError, match="max_attempts"):
         ResilientProvider(LocalProvider(), max_attempts=0)
+
+
+# --- rate limiting: 429 and Retry-After ----------------------------------------------------------------------------
+
+
+class PauseRecordingProvider(RecordingProvider):
+    """Records every pause the retry policy hands to stamina (test mode does not wait them out)."""
+
+    def __init__(self, inner: EnrichmentProvider, **options: Any) -> None:
+        super().__init__(inner, **options)
+        self.policy_pauses: list[bool | float] = []
+
+    def _pause_before_retry(self, error: Exception) -> bool | float:
+        pause = super()._pause_before_retry(error)
+        self.policy_pauses.append(pause)
+        return pause
+
+
+def test_a_throttled_call_is_retried_after_the_wait_the_provider_asked_for_and_the_breaker_is_not_told() -> None:
+    from catalog_enricher.adapters.provider import ProviderThrottled
+
+    outcomes: list[str] = []
+    inner = ScriptedProvider(ProviderThrottled(429, 7.0), ProviderThrottled(429, 99.0), ANSWER)
+    options: dict[str, Any] = {"failure_threshold": 1, "retry_after_cap_s": 30.0, "observe": outcomes.append}
+    provider = PauseRecordingProvider(inner, clock=FakeClock(), max_attempts=3, random=lambda: 1.0, **options)
+    assert asyncio.run(provider.lookup(PRODUCT)) == ANSWER
+    assert provider.policy_pauses == [7.0, 30.0]  # as asked, within the cap
+    assert state(provider.breaker) is BreakerState.CLOSED
+    assert outcomes == ["rate_limited", "rate_limited", "ok"]
+
+
+def test_every_attempt_waits_for_a_permit_of_the_rate_limit() -> None:
+    permits: list[int] = []
+
+    async def permit() -> None:
+        permits.append(len(permits))
+
+    inner = ScriptedProvider(RuntimeError("500"), ANSWER)
+    provider = resilient(inner, FakeClock(), permit=permit)
+    assert asyncio.run(provider.lookup(PRODUCT)) == ANSWER
+    assert permits == [0, 1]
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    from datetime import UTC, datetime
+
+    from catalog_enricher.adapters.http_provider import retry_after
+
+    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    assert retry_after("12", now) == 12.0
+    assert retry_after("Thu, 01 Jan 2026 12:00:05 GMT", now) == 5.0
+    assert retry_after("Thu, 01 Jan 2026 11:00:00 GMT", now) == 0.0
+    assert retry_after("soon", now) is None
+    assert retry_after(None, now) is None

@@ -52,6 +52,8 @@ def test_event_types_map_to_parts() -> None:
         "completeness": {"score": 0.4, "missing": ["brand"]},
     }
     assert part_of("product.enriched", enriched) == EnrichmentPart("p-1", 3, ("tee",), None, "tee", "budget", 0.4)
+    revised = part_of("product.enriched", {**enriched, "revision": 4, "degraded": ["keywords"]})
+    assert revised == EnrichmentPart("p-1", 3, ("tee",), None, "tee", "budget", 0.4, revision=4, degraded=True)
     media = {"id": "p-1", "version": 2, "thumbnail_url": "http://m/t.webp", "images": []}
     assert part_of("product.media_processed", media) == MediaPart("p-1", 2, "http://m/t.webp")
     assert part_of("product.exploded", {}) is None
@@ -65,6 +67,11 @@ def test_enrichment_is_complete_only_for_the_current_core_version(core: int, enr
     assert enrichment_status(core, enrichment) == status
 
 
+def test_a_degraded_enrichment_of_the_current_version_is_degraded_not_complete() -> None:
+    assert enrichment_status(2, 2, degraded=True) == "degraded"
+    assert enrichment_status(3, 2, degraded=True) == "pending"  # an older version's result: pending either way
+
+
 def test_relevance_without_words_sorts_newest_first() -> None:
     assert SearchQuery(text=None).effective_sort == "newest"
     assert SearchQuery(text="tee").effective_sort == "relevance"
@@ -76,13 +83,20 @@ def core(version: int, pid: str = "p-1", name: str = "Tee") -> CorePart:
     return CorePart.from_snapshot({**SNAPSHOT, "id": pid, "version": version, "name": name})
 
 
-def enrichment(version: int, pid: str = "p-1") -> EnrichmentPart:
-    return EnrichmentPart(pid, version, ("tee",), None, "tee", "budget", 0.4)
+def enrichment(version: int, pid: str = "p-1", revision: int = 0) -> EnrichmentPart:
+    return EnrichmentPart(pid, version, ("tee",), None, "tee", "budget", 0.4, revision=revision)
 
 
 def test_fold_keeps_the_highest_version_per_product_and_kind() -> None:
     folded = fold([core(2), enrichment(1), core(3), core(1), enrichment(3), enrichment(2), core(1, pid="p-2")])
     assert folded == [core(3), core(1, pid="p-2"), enrichment(3)]
+
+
+def test_fold_orders_enrichments_of_one_version_by_revision_whatever_order_they_came_in() -> None:
+    # A complete result that replaced a degraded one (revision 2), then the degraded one redelivered.
+    assert fold([enrichment(3, revision=2), enrichment(3, revision=1)]) == [enrichment(3, revision=2)]
+    assert fold([enrichment(3, revision=1), enrichment(3, revision=2)]) == [enrichment(3, revision=2)]
+    assert fold([enrichment(4, revision=1), enrichment(3, revision=9)]) == [enrichment(4, revision=1)]
 
 
 def test_fold_keeps_the_first_of_equal_versions_as_the_guards_do_but_the_last_media() -> None:

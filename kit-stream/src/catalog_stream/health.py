@@ -9,6 +9,7 @@ import being worked off while interactive records go first) is reported, not a f
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,8 @@ class ConsumerHealth:
     dead_lettered: int = 0
     stalled_logged: bool = False
     rate: RateMeter = field(default_factory=RateMeter)  # records per second over the last lag-sampling period
+    # A processor's own readiness checks beyond its consumer (e.g. work it keeps in the database): a reason, or None.
+    checks: list[Callable[[], str | None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.metrics = ConsumerMetrics(self.name, ready=lambda: not self.problems())
@@ -107,6 +110,7 @@ class ConsumerHealth:
             self.lag_before is None or lag >= self.lag_before
         ):
             problems.append(f"interactive lag {lag} above {self.max_ready_lag} and not shrinking")
+        problems.extend(problem for check in self.checks if (problem := check()))
         return problems
 
     def report(self) -> dict[str, Any]:

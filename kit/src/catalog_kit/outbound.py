@@ -333,7 +333,8 @@ class OutboundClient:
             origin = (target.scheme, target.host, target.port)
             request = self.http.build_request(method, url, headers=headers, content=content)
             response = self.http.send(request, stream=True)
-            if not (response.is_redirect and method in REDIRECT_METHODS):
+            # httpx counts 304 Not Modified among redirects; without a Location there is nowhere to go.
+            if not (response.is_redirect and method in REDIRECT_METHODS and "location" in response.headers):
                 return response
             response.close()
             url = str(response.url.join(response.headers["location"]))

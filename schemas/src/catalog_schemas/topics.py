@@ -81,6 +81,16 @@ MEDIA = Topic(
     "(or every product's, fanned out per product).",
 )
 
+ENRICHMENT_REQUESTS = Topic(
+    name="catalog.enrichment.v1",
+    key="product id (UUID, text)",
+    partitions=3,
+    event_types=("enrichment.requested",),
+    description="Requests to enrich a product at a priority that are not product changes: the search API asks for "
+    "products found while their enrichment was pending (`critical`). The enricher consumes them into its work "
+    "queue. At least once: a request may repeat, which changes nothing.",
+)
+
 IMPORT_OUTCOMES = Topic(
     name="catalog.import.outcome.v1",
     key="import job id (UUID, text)",
@@ -124,6 +134,7 @@ TOPICS: tuple[Topic, ...] = (
     PRODUCT_BULK,
     IMPORTS,
     MEDIA,
+    ENRICHMENT_REQUESTS,
     IMPORT_OUTCOMES,
     *(dead_letter_topic(p) for p in PROCESSORS),
 )

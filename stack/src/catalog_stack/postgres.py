@@ -82,13 +82,27 @@ class LocalPostgres:
                 str(self.data_dir),
                 "-l",
                 str(self.log_file),
+                "-o",
+                f"-p {self.port}",  # the port asked for now, not the one the cluster was first made with
                 "-w",
                 "-t",
                 "60",
                 "start",
             )
+        elif (running := self._running_port()) not in (None, self.port):
+            raise RuntimeError(
+                f"the PostgreSQL of {self.data_dir} already runs on port {running}, not {self.port}: "
+                "stop it first (catalog-stack down) or use that port"
+            )
         self._wait_ready()
         self._ensure_database()
+
+    def _running_port(self) -> int | None:
+        """The port of the running server, from its postmaster.pid (4th line); None if it cannot be read."""
+        try:
+            return int((self.data_dir / "postmaster.pid").read_text().splitlines()[3])
+        except (OSError, IndexError, ValueError):
+            return None
 
     def stop(self, mode: str = "fast") -> bool:
         """Stop the cluster (`fast`, or `immediate` for a crash-like stop); False if it was not running."""

@@ -34,3 +34,6 @@ class ImporterSettings(ProcessorSettings):
     import_metrics_interval_s: float = Field(
         default=5.0, gt=0, description="How often the jobs-by-state gauge is read from the database, and rows/s taken."
     )
+    feed_pull_max_bytes: int = Field(default=1024**3, ge=1, description="Largest feed a scheduled pull stores.")
+    feed_pull_timeout_s: float = Field(default=600.0, gt=0, description="Longest a scheduled feed download may take.")
+    scheduler_tick_s: float = Field(default=5.0, gt=0, description="How often due feed pulls are looked for.")

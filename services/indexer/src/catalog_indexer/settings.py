@@ -27,3 +27,5 @@ class IndexerSettings(ProcessorSettings):
         default=512, ge=0, description="Answers kept per search API process until the index's next commit."
     )
     search_index_heap_mb: int = Field(default=64, ge=16, description="Memory the index writer buffers before a flush.")
+    # Report hits whose enrichment is pending to the enricher (`enrichment.requested`, critical), after the response.
+    search_report_pending: bool = True

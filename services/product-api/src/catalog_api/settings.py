@@ -19,6 +19,11 @@ class ApiSettings(CatalogSettings):
     max_image_bytes: int = Field(default=20 * 1024 * 1024, description="Image uploads above this get 413.")
     idempotency_ttl_hours: int = 24
     page_size_max: int = 200
+    views_report_pending: bool = Field(
+        default=True,
+        description="A product read by GET /products/{id} while its enrichment waits is reported to the enricher "
+        "(priority critical, after the response).",
+    )
     # The operator console (/console) and the live job stream.
     console_secret: SecretStr = Field(
         default=SecretStr(""),

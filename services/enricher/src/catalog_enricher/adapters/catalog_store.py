@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from catalog_core.domain.model import format_price
 from catalog_enricher.domain.facts import ProductFacts
-from catalog_enricher.domain.rules import EnrichmentResult
+from catalog_enricher.domain.rules import RULES_VERSION, EnrichmentResult
 from catalog_kit.outbox import OutboxWriter, PendingEvent
 from catalog_schemas import Lane
 
@@ -31,23 +31,32 @@ _LOCK_VERSIONS = text("""
 SELECT id::text AS id, version FROM products WHERE id = ANY(CAST(:ids AS uuid[])) ORDER BY id FOR SHARE
 """)
 
-# Many results in one statement (one JSON document, decoded by PostgreSQL). Applies only over an older result, so a
-# duplicate or late computation never replaces a fresher one; RETURNING names the rows actually written.
+# Many results in one statement (one JSON document, decoded by PostgreSQL). Applies over an older result, so a
+# duplicate or late computation never replaces a fresher one; RETURNING names the rows actually written. A result of
+# the same version replaces the stored one only to improve it: a complete one over a degraded one, or one made by
+# newer rules or after `refresh_after_s` (a refresh) - and never a complete one by a degraded one.
 _UPSERT_MANY = text("""
 INSERT INTO product_enrichment AS e
     (product_id, computed_from_version, keywords, slug, category, price_band, completeness_score, missing_fields,
-     updated_at)
-SELECT r.product_id, r.version, r.keywords, r.slug, r.category, r.price_band, r.score, r.missing, now()
+     status, degraded, rules_version, updated_at)
+SELECT r.product_id, r.version, r.keywords, r.slug, r.category, r.price_band, r.score, r.missing,
+       CASE WHEN cardinality(r.degraded) > 0 THEN 'degraded' ELSE 'complete' END, r.degraded, r.rules_version, now()
 FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
     product_id uuid, version bigint, keywords text[], slug text, category text, price_band text, score numeric,
-    missing text[])
+    missing text[], degraded text[], rules_version integer)
 ORDER BY r.product_id
 ON CONFLICT (product_id) DO UPDATE SET
     computed_from_version = EXCLUDED.computed_from_version, keywords = EXCLUDED.keywords, slug = EXCLUDED.slug,
     category = EXCLUDED.category, price_band = EXCLUDED.price_band, completeness_score = EXCLUDED.completeness_score,
-    missing_fields = EXCLUDED.missing_fields, updated_at = now()
+    missing_fields = EXCLUDED.missing_fields, status = EXCLUDED.status, degraded = EXCLUDED.degraded,
+    rules_version = EXCLUDED.rules_version, revision = e.revision + 1, updated_at = now()
 WHERE e.computed_from_version < EXCLUDED.computed_from_version
-RETURNING e.product_id::text
+   OR (e.computed_from_version = EXCLUDED.computed_from_version
+       AND (EXCLUDED.status = 'complete' OR e.status = 'degraded')
+       AND ((e.status = 'degraded' AND EXCLUDED.status = 'complete')
+            OR e.rules_version < EXCLUDED.rules_version
+            OR e.updated_at < now() - make_interval(secs => :refresh_after_s)))
+RETURNING e.product_id::text AS product_id, e.revision
 """)
 
 _FACTS = text("""
@@ -58,9 +67,18 @@ FROM products p WHERE p.id = ANY(CAST(:ids AS uuid[]))
 
 
 class EnrichmentStore:
-    def __init__(self, sessions: sessionmaker[Session], outbox: OutboxWriter) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        outbox: OutboxWriter,
+        *,
+        rules_version: int = RULES_VERSION,
+        refresh_after_s: float = 7 * 86400.0,
+    ) -> None:
         self.sessions = sessions
         self.outbox = outbox
+        self.rules_version = rules_version
+        self.refresh_after_s = refresh_after_s
 
     def current_facts(self, product_id: str) -> ProductFacts | None:
         """The product's core fields as they are now; None if it was deleted."""
@@ -99,13 +117,14 @@ class EnrichmentStore:
             current = [
                 (key, r) for key, r in zip(keys, results, strict=True) if versions.get(key) == r.computed_from_version
             ]
-            saved: set[str] = set()
+            saved: dict[str, int] = {}  # product id -> the revision stored
             if current:
-                rows = json.dumps([_row(key, r) for key, r in current], separators=(",", ":"))
-                saved = set(session.execute(_UPSERT_MANY, {"rows": rows}).scalars().all())
+                rows = json.dumps([_row(key, r, self.rules_version) for key, r in current], separators=(",", ":"))
+                params = {"rows": rows, "refresh_after_s": self.refresh_after_s}
+                saved = {row.product_id: int(row.revision) for row in session.execute(_UPSERT_MANY, params)}
             traces = dict(zip(keys, traceparents, strict=False))
             events = [
-                PendingEvent("product.enriched", "product", r.product_id, r.to_event_data(), traces.get(key))
+                PendingEvent("product.enriched", "product", r.product_id, r.to_event_data(saved[key]), traces.get(key))
                 for key, r in current
                 if key in saved
             ]
@@ -121,7 +140,7 @@ def _outcome(result: EnrichmentResult, version: int | None, saved: bool) -> Save
     return SaveOutcome.SAVED if saved else SaveOutcome.UNCHANGED
 
 
-def _row(key: str, result: EnrichmentResult) -> dict[str, Any]:
+def _row(key: str, result: EnrichmentResult, rules_version: int) -> dict[str, Any]:
     return {
         "product_id": key,
         "version": result.computed_from_version,
@@ -131,6 +150,8 @@ def _row(key: str, result: EnrichmentResult) -> dict[str, Any]:
         "price_band": result.price_band,
         "score": result.completeness.score,
         "missing": list(result.completeness.missing),
+        "degraded": list(result.degraded),
+        "rules_version": rules_version,
     }
 
 

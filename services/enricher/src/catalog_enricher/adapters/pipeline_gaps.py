@@ -15,14 +15,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from catalog_core.service_layer.catalog import ProductCatalog
 from catalog_kit.outbox import OutboxWriter
 
-# Products the read model has not got at their stored version, or whose enrichment is missing or older.
+# Products the read model has not got at their stored version, or whose enrichment is missing or older and not
+# in the enricher's work queue (queued work is on its way, failed work waits for a change: re-announcing either
+# would only add to the backlog).
 _BEHIND = text("""
 SELECT p.id FROM products p
 LEFT JOIN search.documents d ON d.product_id = p.id
 LEFT JOIN product_enrichment e ON e.product_id = p.id
 WHERE p.id > :after AND p.updated_at < now() - make_interval(secs => :grace_s)
   AND (d.product_id IS NULL OR d.core_version < p.version
-       OR e.product_id IS NULL OR e.computed_from_version < p.version)
+       OR ((e.product_id IS NULL OR e.computed_from_version < p.version)
+           AND NOT EXISTS (SELECT 1 FROM enrichment_queue q WHERE q.product_id = p.id)))
 ORDER BY p.id LIMIT :limit
 """)
 

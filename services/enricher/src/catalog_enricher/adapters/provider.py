@@ -4,7 +4,7 @@ import asyncio
 import enum
 import random as _random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Protocol
@@ -27,6 +27,16 @@ class EnrichmentProvider(Protocol):
     name: str
 
     async def lookup(self, facts: ProductFacts) -> ProviderResult: ...
+
+
+class ProviderThrottled(Exception):
+    """The provider asked to be called less often (HTTP 429, or 503 with Retry-After); `retry_after_s`: how long it
+    asked to wait, if it said. Not a failure: the provider is up, so the breaker does not count it."""
+
+    def __init__(self, status: int, retry_after_s: float | None) -> None:
+        super().__init__(f"HTTP {status}, retry after {retry_after_s}s")
+        self.status = status
+        self.retry_after_s = retry_after_s
 
 
 class ProviderUnavailable(Exception):
@@ -132,6 +142,11 @@ class CircuitBreaker:
         """The current state; an open circuit turns half-open only when allow() lets the trial call through."""
         return self._state
 
+    def may_try(self) -> bool:
+        """Whether a call would go ahead now (closed, or open long enough for a trial), without starting a trial:
+        an open circuit turns half-open only when a call is made, so work that waits for the provider asks this."""
+        return self._state is BreakerState.CLOSED or self._clock() - self._since >= self.reset_after_s
+
     def allow(self) -> bool:
         """Whether a call may go ahead now (in the half-open state, only the one trial call)."""
         if self._state is BreakerState.CLOSED:
@@ -162,12 +177,14 @@ class CircuitBreaker:
 
 
 class _FailedAttempt(Exception):
-    """One attempt of a lookup failed; the retry policy decides whether another follows."""
+    """One attempt of a lookup failed; the retry policy decides whether another follows (after `retry_after_s`
+    when the provider said how long to wait)."""
 
-    def __init__(self, number: int, reason: str) -> None:
+    def __init__(self, number: int, reason: str, retry_after_s: float | None = None) -> None:
         super().__init__(number, reason)
         self.number = number
         self.reason = reason
+        self.retry_after_s = retry_after_s
 
 
 class ResilientProvider:
@@ -189,6 +206,9 @@ class ResilientProvider:
         reset_after_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         random: Callable[[], float] = _random.random,
+        retry_after_cap_s: float = 30.0,
+        observe: Callable[[str], None] = lambda outcome: None,
+        permit: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -200,6 +220,9 @@ class ResilientProvider:
         self._backoff_base_s = backoff_base_s
         self._backoff_cap_s = backoff_cap_s
         self._random = random
+        self._retry_after_cap_s = retry_after_cap_s
+        self._observe = observe  # one call per attempt: ok, error, timeout, rate_limited, circuit_open
+        self._permit = permit  # the rate limit: every attempt waits for a permit, outside its timeout
 
     def backoff(self, retry: int) -> float:
         """The pause before retry number `retry` (1 for the first): uniform in [0, min(cap, base * 2^(retry-1)))."""
@@ -225,21 +248,35 @@ class ResilientProvider:
     def _pause_before_retry(self, error: Exception) -> bool | float:
         """The retry policy (a stamina backoff hook): a failed attempt with attempts left is retried after backoff()."""
         if isinstance(error, _FailedAttempt) and error.number < self._max_attempts:
+            if error.retry_after_s is not None:  # the provider said when: wait that long, within reason
+                return min(error.retry_after_s, self._retry_after_cap_s)
             return self.backoff(error.number)
         return False  # the last attempt, an open circuit, or anything that is not a failure of the provider
 
     async def _attempt(self, facts: ProductFacts, number: int) -> ProviderResult:
         if not self.breaker.allow():
+            self._observe("circuit_open")
             raise ProviderUnavailable(f"provider {self.name!r}: circuit open")
+        if self._permit is not None:
+            # Waiting for our own rate limit says nothing about the provider: not part of the call's timeout.
+            await self._permit()
         try:
             async with asyncio.timeout(self._timeout_s):
                 result = await self._inner.lookup(facts)
         except Exception as error:  # any failure of the provider counts, whatever its kind; cancellation does not
+            if isinstance(error, ProviderThrottled):
+                # Asked to slow down: the provider is up, so the breaker is not told; the retry waits as asked.
+                self._observe("rate_limited")
+                wait = error.retry_after_s if error.retry_after_s is not None else self.backoff(number)
+                raise _FailedAttempt(number, f"rate limited ({error})", wait) from error
             self.breaker.record_failure()
-            reason = f"timed out after {self._timeout_s}s" if isinstance(error, TimeoutError) else repr(error)
+            timed_out = isinstance(error, TimeoutError)
+            self._observe("timeout" if timed_out else "error")
+            reason = f"timed out after {self._timeout_s}s" if timed_out else repr(error)
             if number < self._max_attempts and self.breaker.state is BreakerState.OPEN:
                 # Waiting out a backoff would be pointless: the next attempt would be refused anyway.
                 raise ProviderUnavailable(f"provider {self.name!r}: {reason}; circuit opened") from error
             raise _FailedAttempt(number, reason) from error
         self.breaker.record_success()
+        self._observe("ok")
         return result

@@ -13,6 +13,8 @@ from catalog_enricher.domain.taxonomy import Taxonomy
 MAX_KEYWORDS = 30
 MAX_KEYWORD_LENGTH = 40
 MAX_SLUG_LENGTH = 80
+# Bumped whenever the rules or taxonomy.json change what they derive: older enrichments are refreshed at low priority.
+RULES_VERSION = 1
 
 # Recommended beyond the required core fields: a product missing any of them is findable but sells worse (no brand
 # facet, nothing to read, nothing to see, no filters, no place in the navigation). Variants are not recommended
@@ -53,8 +55,9 @@ class EnrichmentResult:
     completeness: Completeness
     degraded: tuple[str, ...] = ()  # parts made without the provider (it was unavailable): `keywords`
 
-    def to_event_data(self) -> dict[str, Any]:
-        """The data of a product.enriched event (JSON-ready)."""
+    def to_event_data(self, revision: int | None = None) -> dict[str, Any]:
+        """The data of a product.enriched event (JSON-ready); `revision`: the store's count of results saved for
+        the product, which orders two results of the same version."""
         data: dict[str, Any] = {
             "id": self.product_id,
             "version": self.computed_from_version,
@@ -64,6 +67,8 @@ class EnrichmentResult:
             "price_band": self.price_band,
             "completeness": {"score": self.completeness.score, "missing": list(self.completeness.missing)},
         }
+        if revision is not None:
+            data["revision"] = revision
         if self.degraded:  # only when something is: the webhooks service announces it as enrichment_degraded
             data["degraded"] = list(self.degraded)
         return data

@@ -58,6 +58,10 @@ class Enricher:
             for event in events
             if event.type in ENRICHED_TYPES
         )
+        return await self.enrich_changes(changes, len(events))
+
+    async def enrich_changes(self, changes: Sequence[Change], events: int | None = None) -> list[SaveOutcome]:
+        """Enrich one change per product (as `handle_batch` does after folding); one outcome per change, in order."""
         outcomes: list[SaveOutcome] = [SaveOutcome.STALE] * len(changes)
         pending = list(enumerate(changes))
         recomputed = 0
@@ -87,7 +91,7 @@ class Enricher:
             recomputed += len(pending)
             if not pending:
                 break
-        self._summarise(len(events), changes, outcomes, recomputed)
+        self._summarise(len(changes) if events is None else events, changes, outcomes, recomputed)
         return outcomes
 
     async def _compute(self, facts: Sequence[ProductFacts]) -> list[EnrichmentResult]:

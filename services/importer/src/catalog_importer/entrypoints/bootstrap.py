@@ -3,15 +3,22 @@
 import asyncio
 from datetime import timedelta
 
+from catalog_core.adapters.schedule_metrics import observe
+from catalog_core.adapters.schedules import ScheduleStore
+from catalog_core.service_layer.scheduler import Scheduler
+from catalog_importer.adapters.feed_fetch import FeedFetcher
+from catalog_importer.adapters.feed_sources import OWNER, FeedSources
 from catalog_importer.adapters.jobs import ClaimRules, JobClaims, OutcomeAnnouncer
 from catalog_importer.adapters.ledger import Ledger
 from catalog_importer.adapters.metrics import ImportMetrics
 from catalog_importer.service_layer.dispatcher import Dispatcher
+from catalog_importer.service_layer.feed_pulls import FeedJobs, FeedPulls
 from catalog_importer.service_layer.import_requests import ImportRequests
 from catalog_importer.service_layer.runner import JobRunner
 from catalog_importer.settings import ImporterSettings
 from catalog_kit.db import make_engine, make_session_factory
 from catalog_kit.object_store import object_store
+from catalog_kit.outbound import OutboundClient
 from catalog_kit.outbox import OutboxWriter
 from catalog_schemas import Lane
 from catalog_schemas.topics import IMPORTS
@@ -55,6 +62,17 @@ def dispatcher(settings: ImporterSettings, metrics: ImportMetrics | None = None)
     )
 
 
+def feed_scheduler(settings: ImporterSettings) -> Scheduler:
+    """Scheduled supplier feed pulls: each `feed:<name>` schedule, run by one importer per due time."""
+    sessions = make_session_factory(make_engine(settings.database_url, pool_size=1))
+    objects = object_store(settings)
+    client = OutboundClient(settings.outbound_policy(), timeout_s=60.0, headers={"User-Agent": "catalog-importer/1"})
+    fetcher = FeedFetcher(client, objects, settings.feed_pull_max_bytes, settings.feed_pull_timeout_s)
+    sources = FeedSources(sessions, OutboxWriter(SOURCE, settings.public_base_url))
+    pulls = FeedJobs(FeedPulls(sources, fetcher, objects))
+    return Scheduler(ScheduleStore(sessions), OWNER, pulls, lease_s=settings.feed_pull_timeout_s + 60, observe=observe)
+
+
 def build(settings: ImporterSettings) -> Processor:
     """The importer's stream processor: requests start jobs, a timer runs the watchdog, shutdown hands jobs back."""
     # Its own connection: the sampling never waits for a chunk slot's session.
@@ -67,6 +85,8 @@ def build(settings: ImporterSettings) -> Processor:
         await asyncio.to_thread(metrics.sample)
 
     processor.agent(IMPORTS, requests.requested)
+    scheduler = feed_scheduler(settings)
+    processor.timer(settings.scheduler_tick_s, needs_broker=False)(scheduler.tick)
     processor.timer(settings.import_watchdog_interval_s)(requests.watchdog)
     processor.on_shutdown(requests.stop)
     return processor

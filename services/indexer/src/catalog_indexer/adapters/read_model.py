@@ -56,19 +56,21 @@ RETURNING d.product_id
 
 _ENRICHMENT = text("""
 INSERT INTO search.documents AS d
-    (product_id, enrichment_version, keywords, category, slug, price_band, completeness, indexed_at,
-     enrichment_indexed_at)
-SELECT product_id, version, keywords, category, slug, price_band, completeness, stamp, stamp
+    (product_id, enrichment_version, enrichment_revision, enrichment_degraded, keywords, category, slug, price_band,
+     completeness, indexed_at, enrichment_indexed_at)
+SELECT product_id, version, revision, degraded, keywords, category, slug, price_band, completeness, stamp, stamp
 FROM jsonb_to_recordset(CAST(:parts AS jsonb)) AS r(
-    product_id uuid, version bigint, keywords text[], category text, slug text, price_band text, completeness numeric),
+    product_id uuid, version bigint, revision bigint, degraded boolean, keywords text[], category text, slug text,
+    price_band text, completeness numeric),
     clock_timestamp() AS stamp
 ORDER BY product_id
 ON CONFLICT (product_id) DO UPDATE SET
-    enrichment_version = EXCLUDED.enrichment_version, keywords = EXCLUDED.keywords, category = EXCLUDED.category,
+    enrichment_version = EXCLUDED.enrichment_version, enrichment_revision = EXCLUDED.enrichment_revision,
+    enrichment_degraded = EXCLUDED.enrichment_degraded, keywords = EXCLUDED.keywords, category = EXCLUDED.category,
     slug = EXCLUDED.slug, price_band = EXCLUDED.price_band, completeness = EXCLUDED.completeness,
     indexed_at = EXCLUDED.indexed_at, enrichment_indexed_at = EXCLUDED.enrichment_indexed_at,
     change = nextval('search.document_changes')
-WHERE d.enrichment_version < EXCLUDED.enrichment_version
+WHERE (d.enrichment_version, d.enrichment_revision) < (EXCLUDED.enrichment_version, EXCLUDED.enrichment_revision)
 RETURNING d.product_id
 """)
 
@@ -93,7 +95,8 @@ _CHANGE_ORDER = text("SELECT pg_advisory_xact_lock(:key)")
 CHANGE_ORDER_LOCK = 0x5EA2C4  # one key of the database's advisory lock space, for this purpose only
 
 _COLUMNS = """product_id::text, change, core_version, deleted, sku, skus, name, brand, description, price, price_text,
-       currency, status, created_at, enrichment_version, keywords, category, completeness, thumbnail_url"""
+       currency, status, created_at, enrichment_version, enrichment_degraded, keywords, category, completeness,
+       thumbnail_url"""
 _CHANGES_AFTER = text(f"SELECT {_COLUMNS} FROM search.documents WHERE change > :after ORDER BY change LIMIT :limit")
 _ROWS_OF = text(f"SELECT {_COLUMNS} FROM search.documents WHERE product_id = ANY(CAST(:ids AS uuid[])) ORDER BY change")
 
@@ -193,6 +196,7 @@ def _changes(rows: Sequence[Any], after: int) -> Changes:
             created_at=r.created_at,
             core_version=r.core_version,
             enrichment_version=r.enrichment_version,
+            enrichment_degraded=r.enrichment_degraded,
             keywords=r.keywords,
             category=r.category,
             completeness=None if r.completeness is None else float(r.completeness),

@@ -137,6 +137,7 @@ class IndexedProduct:
     created_at: datetime
     core_version: int
     enrichment_version: int
+    enrichment_degraded: bool
     keywords: Sequence[str]
     category: str | None
     completeness: float | None
@@ -170,7 +171,16 @@ def product_document(p: IndexedProduct) -> tantivy.Document:
     # What a hit shows beside the stored text fields, in one stored value: read back only for the page's hits.
     doc.add_text(
         "payload",
-        "\x1f".join((p.price_text, p.currency, p.thumbnail_url or "", str(p.core_version), str(p.enrichment_version))),
+        "\x1f".join(
+            (
+                p.price_text,
+                p.currency,
+                p.thumbnail_url or "",
+                str(p.core_version),
+                str(p.enrichment_version),
+                "1" if p.enrichment_degraded else "",
+            )
+        ),
     )
     return doc
 
@@ -499,7 +509,10 @@ def _facets(searcher: tantivy.Searcher, matching: tantivy.Query) -> dict[str, li
 
 
 def _hit(doc: tantivy.Document, score: float | None, words: list[str]) -> SearchHit:
-    price_text, currency, thumbnail, core_version, enrichment_version = str(doc.get_first("payload")).split("\x1f")
+    # A sixth field (degraded) came later: documents written before it have five.
+    price_text, currency, thumbnail, core_version, enrichment_version, *rest = str(doc.get_first("payload")).split(
+        "\x1f"
+    )
     name = str(doc.get_first("name"))
     description = doc.get_first("description")
     highlight = {}
@@ -519,7 +532,7 @@ def _hit(doc: tantivy.Document, score: float | None, words: list[str]) -> Search
         keywords=[str(k) for k in doc.get_all("keyword_list")],
         thumbnail_url=thumbnail or None,
         status=str(doc.get_first("status")),
-        enrichment_status=enrichment_status(int(core_version), int(enrichment_version)),
+        enrichment_status=enrichment_status(int(core_version), int(enrichment_version), rest[:1] == ["1"]),
         score=None if score is None else round(float(score), 4),
         highlight=highlight,
     )

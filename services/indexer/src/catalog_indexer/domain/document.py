@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-EnrichmentStatus = Literal["pending", "complete"]
+EnrichmentStatus = Literal["pending", "complete", "degraded"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,9 @@ class EnrichmentPart:
     slug: str
     price_band: str
     completeness: float
+    # Orders results of the same version (the enricher's count of stored results; 0 in events from before it).
+    revision: int = 0
+    degraded: bool = False  # computed without the external provider
 
     @classmethod
     def from_event(cls, data: Mapping[str, Any]) -> "EnrichmentPart":
@@ -84,7 +87,13 @@ class EnrichmentPart:
             slug=str(data["slug"]),
             price_band=str(data["price_band"]),
             completeness=float(data["completeness"]["score"]),
+            revision=int(data.get("revision") or 0),
+            degraded=bool(data.get("degraded")),
         )
+
+    @property
+    def rank(self) -> tuple[int, int]:
+        return self.version, self.revision
 
 
 @dataclass(frozen=True)
@@ -123,9 +132,9 @@ def fold(parts: Iterable[DocumentPart]) -> list[DocumentPart]:
     """One part per product and kind, the one that applying `parts` one by one in order would leave in effect.
 
     Core parts and tombstones compete for the same slot: the highest version wins, and a tombstone outranks a core
-    part of an equal version. Of equal versions the first is kept (the read model ignores an equal core or
-    enrichment version) except for media, where a later part of the same version replaces the earlier one, as its
-    `<=` guard does. A batch needs this because one statement may change each document only once.
+    part of an equal version. Enrichments compete by (version, revision). Of equal ranks the first is kept (the
+    read model ignores an equal one) except for media, where a later part of the same version replaces the earlier
+    one, as its `<=` guard does. A batch needs this because one statement may change each document only once.
     """
     core: dict[str, CorePart | Tombstone] = {}
     enrichment: dict[str, EnrichmentPart] = {}
@@ -139,7 +148,7 @@ def fold(parts: Iterable[DocumentPart]) -> list[DocumentPart]:
                     core[key] = part
             case EnrichmentPart():
                 held_enrichment = enrichment.get(key)
-                if held_enrichment is None or part.version > held_enrichment.version:
+                if held_enrichment is None or part.rank > held_enrichment.rank:
                     enrichment[key] = part
             case MediaPart():
                 held_media = media.get(key)
@@ -152,6 +161,9 @@ def _core_rank(part: CorePart | Tombstone) -> tuple[int, bool]:
     return part.version, isinstance(part, Tombstone)
 
 
-def enrichment_status(core_version: int, enrichment_version: int) -> EnrichmentStatus:
-    """Complete once the enrichment was computed from the current core version (or a later one)."""
-    return "complete" if enrichment_version >= core_version > 0 else "pending"
+def enrichment_status(core_version: int, enrichment_version: int, degraded: bool = False) -> EnrichmentStatus:
+    """Complete once the enrichment was computed from the current core version (or a later one); degraded when that
+    result was computed without the external provider (the enricher computes it again once the provider is back)."""
+    if not enrichment_version >= core_version > 0:
+        return "pending"
+    return "degraded" if degraded else "complete"

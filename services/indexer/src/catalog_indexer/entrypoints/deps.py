@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from catalog_http.wiring import install_wiring, wiring_of
 from catalog_indexer.adapters.search_index import SearchIndex
 from catalog_indexer.settings import IndexerSettings
+from catalog_kit.enrichment_requests import EnrichmentRequests
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class Wiring:
     settings: IndexerSettings
     engine: Engine
     index: SearchIndex
+    pending_hits: EnrichmentRequests | None = None  # None: searches report nothing to the enricher
 
 
 def install(app: FastAPI, wiring: Wiring) -> None:
@@ -46,6 +48,12 @@ async def get_index(request: Request) -> SearchIndex:
     return _wiring(request).index
 
 
+async def get_pending_hits(request: Request) -> EnrichmentRequests | None:
+    """Where a search notes the products it found while their enrichment was pending."""
+    return _wiring(request).pending_hits
+
+
 Settings = Annotated[IndexerSettings, Depends(get_settings)]
 ReadModel = Annotated[Engine, Depends(get_engine)]
 Index = Annotated[SearchIndex, Depends(get_index)]
+PendingReports = Annotated[EnrichmentRequests | None, Depends(get_pending_hits)]

@@ -3,7 +3,7 @@
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, BackgroundTasks, Depends, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -12,7 +12,7 @@ from catalog_http.openapi import error_responses
 from catalog_http.problems import RETRY_AFTER_S, Problem
 from catalog_indexer.adapters.search_index import IndexNotReady
 from catalog_indexer.domain.search_query import SearchQuery, Sort
-from catalog_indexer.entrypoints.deps import Index, Settings
+from catalog_indexer.entrypoints.deps import Index, PendingReports, Settings
 
 router = APIRouter(tags=["search"])
 RETRY = {"Retry-After": str(RETRY_AFTER_S)}
@@ -60,12 +60,20 @@ def search_query(
 
 
 @router.get("/search", responses=error_responses(422, 503))
-def search_products(query: Annotated[SearchQuery, Depends(search_query)], index: Index) -> Any:
+def search_products(
+    query: Annotated[SearchQuery, Depends(search_query)],
+    index: Index,
+    pending: PendingReports,
+    after_response: BackgroundTasks,
+) -> Any:
     """Products matching `q` (the most words first) and the filters, with facet counts and highlighted words."""
     try:
         result = index.search(query)
     except IndexNotReady as exc:
         raise Problem(503, "not-ready", "The search index is being built", str(exc), headers=RETRY) from exc
+    # Hits still waiting for enrichment jump the enricher's queue; reported after the response, never before it.
+    if pending and pending.note(h.id for h in result.hits if h.enrichment_status == "pending"):
+        after_response.add_task(pending.flush)
     # Plain JSON types already: rendered as they are, without FastAPI's generic encoder walking every value again
     # (the search API's Python work is what concurrent queries queue for; the engine's work runs in parallel).
     return JSONResponse(
@@ -75,5 +83,6 @@ def search_products(query: Annotated[SearchQuery, Depends(search_query)], index:
             "limit": query.limit,
             "hits": [vars(h) for h in result.hits],
             "facets": result.facets,
-        }
+        },
+        background=after_response,
     )

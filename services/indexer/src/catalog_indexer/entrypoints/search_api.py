@@ -10,6 +10,7 @@ import sys
 import uvicorn
 from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
+from sqlalchemy.orm import sessionmaker
 
 from catalog_http import metrics
 from catalog_http.access import PUBLIC, UndecidedAccess, check_decided
@@ -23,7 +24,11 @@ from catalog_indexer.entrypoints.access import ACCESS
 from catalog_indexer.entrypoints.bootstrap import index_follower
 from catalog_indexer.settings import IndexerSettings
 from catalog_kit.db import make_engine
+from catalog_kit.enrichment_requests import EnrichmentRequests
 from catalog_kit.jsonlog import configure_logging
+from catalog_kit.outbox import OutboxWriter
+
+SOURCE = "/catalog/search"  # the `source` of the enrichment requests a search reports
 
 
 def create_app(settings: IndexerSettings, engine: Engine | None = None) -> FastAPI:
@@ -33,12 +38,14 @@ def create_app(settings: IndexerSettings, engine: Engine | None = None) -> FastA
         description="Typo-tolerant product search with facets over the search index the indexer keeps.",
         dependencies=[Depends(refuse_nul_characters)],
     )
-    wiring = deps.Wiring(
-        settings,
-        engine or make_engine(settings.database_url, settings.db_pool_size),
-        SearchIndex(settings.search_index_dir, cache_size=settings.search_result_cache),
+    engine = engine or make_engine(settings.database_url, settings.db_pool_size)
+    reports = (
+        EnrichmentRequests(sessionmaker(engine), OutboxWriter(SOURCE, settings.public_base_url), "searched")
+        if settings.search_report_pending
+        else None
     )
-    deps.install(app, wiring)
+    index = SearchIndex(settings.search_index_dir, cache_size=settings.search_result_cache)
+    deps.install(app, deps.Wiring(settings, engine, index, reports))
     app.add_middleware(metrics.RequestMetrics, service="search-api")
     install_problem_handlers(app)
     complete_openapi(app, query_maximums={"limit": settings.search_page_size_max}, access=ACCESS)

@@ -44,6 +44,7 @@ from catalog_api.service_layer.imports import ImportRequests
 from catalog_api.service_layer.webhooks import MAX_URL_LENGTH, WebhookAdmin, WebhookUrlRefused
 from catalog_core.adapters.import_history import ledger_row, search_jobs, transitions
 from catalog_core.adapters.imports import ImportJobRepository
+from catalog_core.adapters.schedules import all_schedules
 from catalog_core.domain.imports import FINISHED, ImportJobNotFound, JobConflict, JobMode, JobState
 from catalog_core.domain.webhooks import (
     EVENT_TYPES,
@@ -517,7 +518,7 @@ async def enrichment_page(request: Request, settings: Settings, sessions: Sessio
 
     def counts() -> Any:
         with sessions() as session:
-            return enrichment_counts(session)
+            return enrichment_counts(session), all_schedules(session)
 
     try:
         targets = {k: v for k, v in parse_targets(settings.pipeline_targets).items() if k == "enricher"}
@@ -533,14 +534,31 @@ async def enrichment_page(request: Request, settings: Settings, sessions: Sessio
         if enricher
         else {}
     )
+    counted, schedules = await run_in_threadpool(counts)
+    pending = (
+        {s.labels.get("priority", ""): s.value for s in enricher.values("catalog_enrichment_pending")}
+        if enricher
+        else {}
+    )
+    queue = {"parked": enricher.total("catalog_enrichment_parked") if enricher else None}
+    shed = (
+        {s.labels.get("action", ""): s.value for s in enricher.values("catalog_enrichment_shed_total")}
+        if enricher
+        else {}
+    )
     return page(
         request,
         "enrichment.html",
         "enrichment",
-        counts=await run_in_threadpool(counts),
+        counts=counted,
+        schedules=schedules,
         enricher=enricher,
         statuses=statuses,
         breakers=breakers,
+        pending=pending,
+        queue=queue,
+        shed=shed,
+        priorities=("critical", "high", "normal", "low"),
     )
 
 

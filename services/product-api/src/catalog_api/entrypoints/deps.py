@@ -44,6 +44,7 @@ from catalog_core.service_layer.catalog import ProductCatalog
 from catalog_http.access import PUBLIC
 from catalog_http.bounds import at_most
 from catalog_http.wiring import install_wiring, wiring_of
+from catalog_kit.enrichment_requests import EnrichmentRequests
 from catalog_kit.envelope import valid_traceparent
 from catalog_kit.object_store import ObjectStore
 from catalog_kit.outbox import OutboxWriter
@@ -64,6 +65,7 @@ class Wiring:
     staging: ObjectStore
     console: ConsoleSessions = field(default_factory=lambda: ConsoleSessions(secrets.token_urlsafe(32), 8 * 3600))
     streams: StreamSlots = field(default_factory=lambda: StreamSlots(100))
+    attention: EnrichmentRequests | None = None  # None: product views report nothing to the enricher
 
 
 def install(app: FastAPI, wiring: Wiring) -> None:
@@ -87,6 +89,11 @@ async def get_outbox(request: Request) -> OutboxWriter:
     return _wiring(request).outbox
 
 
+async def get_attention(request: Request) -> EnrichmentRequests | None:
+    """Where a product view notes a product whose enrichment waits."""
+    return _wiring(request).attention
+
+
 async def get_object_store(request: Request) -> ObjectStore:
     return _wiring(request).store
 
@@ -106,6 +113,7 @@ async def get_stream_slots(request: Request) -> StreamSlots:
 Settings = Annotated[ApiSettings, Depends(get_settings)]
 Sessions = Annotated[sessionmaker[Session], Depends(get_sessions)]
 Outbox = Annotated[OutboxWriter, Depends(get_outbox)]
+Attention = Annotated[EnrichmentRequests | None, Depends(get_attention)]
 Store = Annotated[ObjectStore, Depends(get_object_store)]
 Staging = Annotated[ObjectStore, Depends(get_staging)]
 ConsoleSessionsDep = Annotated[ConsoleSessions, Depends(get_console_sessions)]

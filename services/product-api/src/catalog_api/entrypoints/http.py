@@ -34,6 +34,7 @@ from catalog_http.nul_characters import refuse_nul_characters
 from catalog_http.openapi import complete_openapi
 from catalog_kit import tracing
 from catalog_kit.db import make_engine, make_session_factory
+from catalog_kit.enrichment_requests import EnrichmentRequests
 from catalog_kit.jsonlog import configure_logging
 from catalog_kit.object_store import LocalDirectoryStore, object_store
 from catalog_kit.outbox import OutboxWriter
@@ -58,12 +59,14 @@ def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = N
         # Authorisation first: a caller without the scope learns nothing about its input.
         dependencies=[Depends(deps.authorize), Depends(refuse_nul_characters)],
     )
+    sessions = sessions or make_session_factory(make_engine(settings.database_url, settings.db_pool_size))
+    outbox = OutboxWriter(SOURCE, settings.public_base_url)
     deps.install(
         app,
         deps.Wiring(
             settings=settings,
-            sessions=sessions or make_session_factory(make_engine(settings.database_url, settings.db_pool_size)),
-            outbox=OutboxWriter(SOURCE, settings.public_base_url),
+            sessions=sessions,
+            outbox=outbox,
             store=object_store(settings),
             staging=LocalDirectoryStore(STAGING_DIR),
             console=ConsoleSessions(
@@ -71,6 +74,7 @@ def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = N
                 settings.console_session_hours * 3600,
             ),
             streams=StreamSlots(settings.import_events_max_streams),
+            attention=EnrichmentRequests(sessions, outbox, "viewed") if settings.views_report_pending else None,
         ),
     )
     app.add_middleware(

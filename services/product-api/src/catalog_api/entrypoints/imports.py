@@ -21,7 +21,7 @@ from catalog_api.entrypoints.deps import Caller, Imports, Outbox, PageLimit, Ses
 from catalog_api.entrypoints.problems import Problem
 from catalog_api.entrypoints.uploads import Upload, receive_upload
 from catalog_api.service_layer import lineage
-from catalog_api.service_layer.imports import ImportRequests, feed_key
+from catalog_api.service_layer.imports import ImportRequests
 from catalog_core.domain.imports import (
     NEEDS_ATTENTION,
     SUCCEEDED,
@@ -36,6 +36,7 @@ from catalog_core.domain.imports import (
     declared_format,
 )
 from catalog_core.domain.model import new_id
+from catalog_core.service_layer.imports import feed_key
 from catalog_http.openapi import error_responses
 from catalog_kit.outbox import OutboxWriter
 

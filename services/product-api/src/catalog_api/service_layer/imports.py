@@ -18,15 +18,9 @@ from catalog_core.domain.imports import (
     cancel_outcome,
     check_retryable,
 )
+from catalog_core.service_layer.imports import request_import, submit_import
 from catalog_kit.object_store import StoredObject
 from catalog_kit.outbox import OutboxWriter
-
-AGGREGATE = "import_job"
-
-
-def feed_key(job_id: uuid.UUID, correction: uuid.UUID | None = None) -> str:
-    """Where a job's feed lives in the object store; a corrected feed sent with a retry gets a key of its own."""
-    return f"imports/{job_id}/feed" if correction is None else f"imports/{job_id}/correction-{correction.hex}"
 
 
 class ImportRequests:
@@ -50,18 +44,7 @@ class ImportRequests:
         self, job_id: uuid.UUID, feed: StoredObject, format: FeedFormat, file_name: str | None, submitted_by: str
     ) -> ImportJob:
         """Record a job for a feed already in the object store, and ask for it to be run."""
-        job = self.jobs.add(
-            job_id,
-            format=format,
-            file_name=file_name,
-            object_key=feed.key,
-            file_bytes=feed.size,
-            file_sha256=feed.sha256,
-            submitted_by=submitted_by,
-            traceparent=self.traceparent,
-        )
-        self._request(job)
-        return job
+        return submit_import(self.session, self.outbox, job_id, feed, format, file_name, submitted_by, self.traceparent)
 
     def get(self, job_id: uuid.UUID) -> ImportJob:
         return self._visible(job_id, self.jobs.get(job_id))
@@ -134,17 +117,4 @@ class ImportRequests:
         return job
 
     def _request(self, job: ImportJob) -> None:
-        self.outbox.add(
-            self.session,
-            event_type="import.requested",
-            aggregate_type=AGGREGATE,
-            aggregate_id=str(job.id),
-            data={
-                "job_id": str(job.id),
-                "mode": str(job.mode),
-                "format": str(job.format),
-                "object_key": job.object_key,
-                "requested_at": job.updated_at.isoformat(),
-            },
-            traceparent=self.traceparent,
-        )
+        request_import(self.session, self.outbox, job, self.traceparent)

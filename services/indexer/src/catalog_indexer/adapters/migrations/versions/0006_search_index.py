@@ -7,20 +7,20 @@ the table by change number: every write of a row takes the next number of `searc
 the GIN and filter indexes served only the old SQL search and cost most of each write (~85% of a batch, s0003), so
 they go.
 
-Revision ID: s0005
+Revision ID: s0006
 """
 
 from alembic import op
 
-revision = "s0005"
-down_revision = "s0004"
+revision = "s0006"
+down_revision = "s0005"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    # Written to run twice: before main's s0004 (part times) this revision was s0004 itself, so a database upgraded
-    # by that earlier build is stamped s0004 without the part-time columns and comes through here once more.
+    # Written to run again over a database that an earlier build of it already upgraded (it was numbered s0004, then
+    # s0005, before the part times and the enrichment revisions came first).
     op.execute("""
     CREATE SEQUENCE IF NOT EXISTS search.document_changes;
     ALTER TABLE search.documents ADD COLUMN IF NOT EXISTS change bigint;
@@ -40,6 +40,8 @@ def upgrade() -> None:
 
     ALTER TABLE search.documents ADD COLUMN IF NOT EXISTS core_indexed_at timestamptz;
     ALTER TABLE search.documents ADD COLUMN IF NOT EXISTS enrichment_indexed_at timestamptz;
+    ALTER TABLE search.documents ADD COLUMN IF NOT EXISTS enrichment_revision bigint NOT NULL DEFAULT 0;
+    ALTER TABLE search.documents ADD COLUMN IF NOT EXISTS enrichment_degraded boolean NOT NULL DEFAULT false;
     """)
 
 
