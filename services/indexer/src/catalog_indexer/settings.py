@@ -26,6 +26,14 @@ class IndexerSettings(ProcessorSettings):
     search_result_cache: int = Field(
         default=512, ge=0, description="Answers kept per search API process until the index's next commit."
     )
+    search_fresh_max: int = Field(
+        default=1000,
+        ge=0,
+        description="Fresh products a search API process answers for until the index has them (0: no overlay).",
+    )
+    search_fresh_recheck_s: float = Field(
+        default=0.2, gt=0, description="How often the overlay's products are read again while it holds any."
+    )
     search_index_heap_mb: int = Field(default=64, ge=16, description="Memory the index writer buffers before a flush.")
     # Report hits whose enrichment is pending to the enricher (`enrichment.requested`, critical), after the response.
     search_report_pending: bool = True

@@ -1,10 +1,12 @@
 """The search read model in PostgreSQL: applies batches of document parts with per-part version guards."""
 
+import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, Engine, TextClause, text
 
 from catalog_indexer.adapters.search_index import IndexedProduct
@@ -100,6 +102,14 @@ _COLUMNS = """product_id::text, change, core_version, deleted, sku, skus, name, 
 _CHANGES_AFTER = text(f"SELECT {_COLUMNS} FROM search.documents WHERE change > :after ORDER BY change LIMIT :limit")
 _ROWS_OF = text(f"SELECT {_COLUMNS} FROM search.documents WHERE product_id = ANY(CAST(:ids AS uuid[])) ORDER BY change")
 
+# The products of a batch's interactive parts that it changed, announced to the search API processes (each keeps
+# them in an overlay beside the index until the index has caught up). Sent inside the batch's transaction, so
+# PostgreSQL delivers it at commit and never for a batch rolled back.
+FRESH_CHANNEL = "search_fresh"
+_ANNOUNCE = text("SELECT pg_notify(:channel, :ids)")
+# A payload must stay below 8,000 bytes: 36 characters and a comma per product id.
+_ANNOUNCE_PER_NOTICE = 200
+
 
 @dataclass(frozen=True)
 class Changes:
@@ -108,6 +118,15 @@ class Changes:
     live: list[IndexedProduct]
     gone: list[str]
     last: int  # the highest change number among them (the `after` asked for, when there are none)
+
+
+@dataclass(frozen=True)
+class FreshRow:
+    """A product's read-model row as it is now: its change number, and its document (None: deleted or no core)."""
+
+    product_id: str
+    change: int
+    product: IndexedProduct | None
 
 
 class SearchDocuments:
@@ -120,11 +139,12 @@ class SearchDocuments:
         """Apply `part` if it is newer than what the document holds; True if the document changed."""
         return self.apply_many([part]) == 1
 
-    def apply_many(self, parts: Sequence[DocumentPart]) -> int:
+    def apply_many(self, parts: Sequence[DocumentPart], announce: Sequence[str] = ()) -> int:
         """Apply every part that is newer than what its document holds, all or nothing; how many documents changed.
 
         Parts of the same product and kind are folded first, so any mix of duplicates, reorderings and
-        create-then-delete gives what applying the parts one by one would.
+        create-then-delete gives what applying the parts one by one would. The products in `announce` (those of
+        interactive events) that changed are announced on `FRESH_CHANNEL` when the transaction commits.
         """
         rows: dict[TextClause, list[dict[str, Any]]] = {_CORE: [], _TOMBSTONE: [], _ENRICHMENT: [], _MEDIA: []}
         for part in fold(parts):
@@ -143,6 +163,10 @@ class SearchDocuments:
             for statement, batch in rows.items():
                 if batch:
                     changed.update(_run(conn, statement, batch))
+            fresh = sorted(changed.intersection(pid.lower() for pid in announce))
+            for start in range(0, len(fresh), _ANNOUNCE_PER_NOTICE):
+                ids = ",".join(fresh[start : start + _ANNOUNCE_PER_NOTICE])
+                conn.execute(_ANNOUNCE, {"channel": FRESH_CHANNEL, "ids": ids})
         return len(changed)
 
     def changes_after(self, after: int, limit: int) -> Changes:
@@ -154,6 +178,15 @@ class SearchDocuments:
         """The rows of these products as they are now (`last` is the highest change number among them)."""
         with self.engine.connect() as conn:
             return _changes(conn.execute(_ROWS_OF, {"ids": list(product_ids)}).all(), 0)
+
+    def fresh_rows(self, product_ids: Sequence[str]) -> list[FreshRow]:
+        """The rows of these products as they are now, with their change numbers (products without a row: none)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(_ROWS_OF, {"ids": list(product_ids)}).all()
+        return [
+            FreshRow(r.product_id, r.change, _product(r) if r.core_version > 0 and not r.deleted else None)
+            for r in rows
+        ]
 
     def identity(self) -> str:
         """Which read model this is: a database restored or made anew has other object ids, so an index of the
@@ -181,33 +214,72 @@ class SearchDocuments:
 
 
 def _changes(rows: Sequence[Any], after: int) -> Changes:
-    live = [
-        IndexedProduct(
-            product_id=r.product_id,
-            sku=r.sku,
-            skus=r.skus,
-            name=r.name,
-            brand=r.brand,
-            description=r.description,
-            price=float(r.price),
-            price_text=r.price_text,
-            currency=r.currency,
-            status=r.status,
-            created_at=r.created_at,
-            core_version=r.core_version,
-            enrichment_version=r.enrichment_version,
-            enrichment_degraded=r.enrichment_degraded,
-            keywords=r.keywords,
-            category=r.category,
-            completeness=None if r.completeness is None else float(r.completeness),
-            thumbnail_url=r.thumbnail_url,
-        )
-        for r in rows
-        if r.core_version > 0 and not r.deleted
-    ]
+    live = [_product(r) for r in rows if r.core_version > 0 and not r.deleted]
     gone = [r.product_id for r in rows if r.core_version == 0 or r.deleted]
     return Changes(live, gone, rows[-1].change if rows else after)
 
 
+def _product(r: Any) -> IndexedProduct:
+    return IndexedProduct(
+        product_id=r.product_id,
+        sku=r.sku,
+        skus=r.skus,
+        name=r.name,
+        brand=r.brand,
+        description=r.description,
+        price=float(r.price),
+        price_text=r.price_text,
+        currency=r.currency,
+        status=r.status,
+        created_at=r.created_at,
+        core_version=r.core_version,
+        enrichment_version=r.enrichment_version,
+        enrichment_degraded=r.enrichment_degraded,
+        keywords=r.keywords,
+        category=r.category,
+        completeness=None if r.completeness is None else float(r.completeness),
+        thumbnail_url=r.thumbnail_url,
+    )
+
+
 def _run(conn: Connection, statement: TextClause, batch: list[dict[str, Any]]) -> list[str]:
     return [str(pid) for pid in conn.execute(statement, {"parts": json.dumps(batch)}).scalars()]
+
+
+class FreshNotices:
+    """The announcements of fresh products, over a psycopg session of its own (LISTEN needs one that stays open).
+
+    While the session is down, announcements are lost: their products then wait for the search index's follower.
+    """
+
+    def __init__(self, database_url: str) -> None:
+        self._url = database_url
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def connect(self) -> None:
+        self.close()
+        self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5)
+        self._conn.execute(f"LISTEN {FRESH_CHANNEL}")
+
+    def wait(self, timeout_s: float) -> list[str]:
+        """The product ids announced since the last call, waiting up to `timeout_s` for the first announcement."""
+        if self._conn is None:
+            self.connect()
+        assert self._conn is not None
+        ids: list[str] = []
+        for notice in self._conn.notifies(timeout=timeout_s, stop_after=1):
+            ids += _ids(notice.payload)
+        # Whatever else arrived with it is in psycopg's backlog already: take it without waiting.
+        for notice in self._conn.notifies(timeout=0):
+            ids += _ids(notice.payload)
+        return ids
+
+    def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            with contextlib.suppress(psycopg.Error):  # a session already lost
+                conn.close()
+
+
+def _ids(payload: str) -> Iterator[str]:
+    return (pid for pid in payload.split(",") if pid)

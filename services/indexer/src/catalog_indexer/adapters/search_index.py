@@ -21,7 +21,7 @@ import shutil
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -313,6 +313,77 @@ class IndexGenerations:
         publish_generation(self.root, generation)
 
 
+# --- fresh products ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FreshEntry:
+    """A fresh product's read-model row: its change number and its document (None: deleted, or no core part)."""
+
+    change: int
+    product: IndexedProduct | None
+
+
+@dataclass(frozen=True)
+class PendingFresh:
+    """The overlay as one query sees it: the products whose row is newer than the index's commit (`pending`, left
+    out of the index's answer), those the commit has caught up with already (`expired`, left out of the overlay's),
+    and a searcher over the overlay's live documents."""
+
+    searcher: tantivy.Searcher
+    pending: frozenset[str]
+    expired: frozenset[str]
+
+
+class FreshOverlay:
+    """Fresh products read straight from the read model, in a small index in memory with the index's schema and
+    documents, so the same queries rank them by the same rules. Replaced whole when its rows change (it holds a
+    handful of products: those changed interactively within the last second or so)."""
+
+    def __init__(self, limit: int = 1000) -> None:
+        self.limit = limit
+        self._entries: Mapping[str, FreshEntry] = {}
+        self._searcher: tantivy.Searcher | None = None
+        self._lock = threading.Lock()
+
+    def ids(self) -> list[str]:
+        return list(self._entries)
+
+    def replace(self, entries: Mapping[str, FreshEntry], position: int) -> None:
+        """Hold these rows, except those the index has caught up with (change number up to `position`); the most
+        recent `limit` at most (the others wait for the index)."""
+        kept = sorted(((pid, e) for pid, e in entries.items() if e.change > position), key=lambda item: -item[1].change)
+        fresh = dict(kept[: self.limit])
+        if {pid: e.change for pid, e in fresh.items()} == {pid: e.change for pid, e in self._entries.items()}:
+            return
+        searcher = _memory_index([e.product for e in fresh.values() if e.product is not None]) if fresh else None
+        with self._lock:
+            self._entries, self._searcher = fresh, searcher
+
+    def pending(self, position: int) -> PendingFresh | None:
+        """What a query on the commit at `position` must take from the overlay; None when nothing."""
+        with self._lock:
+            entries, searcher = self._entries, self._searcher
+        if searcher is None:
+            return None
+        pending = frozenset(pid for pid, e in entries.items() if e.change > position)
+        if not pending:
+            return None
+        return PendingFresh(searcher, pending, frozenset(entries) - pending)
+
+
+def _memory_index(products: Sequence[IndexedProduct]) -> tantivy.Searcher:
+    index = tantivy.Index(SCHEMA)  # in memory: nothing written to disk, nothing synced
+    index.register_tokenizer(FOLDED, _ANALYZER)
+    writer = index.writer(heap_size=15_000_000, num_threads=1)  # the engine's smallest heap
+    for product in products:
+        writer.add_document(product_document(product))
+    writer.commit()
+    writer.wait_merging_threads()
+    index.reload()
+    return index.searcher()
+
+
 # --- the reader ----------------------------------------------------------------------------------------------------
 
 
@@ -352,11 +423,15 @@ class SearchIndex:
     rebuild empties the cache, so an answer is never older than the index.
     """
 
-    def __init__(self, root: Path, facet_threads: int = 2, cache_size: int = 512) -> None:
+    def __init__(
+        self, root: Path, facet_threads: int = 2, cache_size: int = 512, fresh: FreshOverlay | None = None
+    ) -> None:
         self.root = root
+        self.fresh = fresh
         self._generation: Path | None = None
         self._index: tantivy.Index | None = None
         self._seen: tuple[int, int] | None = None
+        self._position = 0  # the marker of the commit loaded
         self._lock = threading.Lock()  # requests run in a thread pool; one of them reopens, the others wait
         self._cache: OrderedDict[SearchQuery, SearchResult] = OrderedDict()
         self._cache_size = cache_size
@@ -368,7 +443,7 @@ class SearchIndex:
         """A searcher over the latest commit: a link read and a `stat` per call tell whether anything changed."""
         return self._latest()[0]
 
-    def _latest(self) -> tuple[tantivy.Searcher, int]:
+    def _latest(self) -> tuple[tantivy.Searcher, int, int]:
         with self._lock:
             generation = current_generation(self.root)
             if generation is None or not is_current_schema(generation):
@@ -387,13 +462,19 @@ class SearchIndex:
                 self._seen = seen
                 self._commit += 1
                 self._cache.clear()
-            return self._index.searcher(), self._commit
+                self._position = read_marker(self._index.searcher())[0]
+            return self._index.searcher(), self._commit, self._position
 
     def position(self) -> int:
-        return read_marker(self.searcher())[0]
+        """The highest read-model change number the loaded commit has applied."""
+        return self._latest()[2]
 
     def search(self, query: SearchQuery) -> SearchResult:
-        searcher, commit = self._latest()
+        searcher, commit, position = self._latest()
+        # Fresh products the index has not caught up with yet are answered from the overlay: results then depend on
+        # more than the commit, so they are neither taken from the cache nor kept in it.
+        if self.fresh is not None and (fresh := self.fresh.pending(position)) is not None:
+            return self._search_with(searcher, fresh, query)
         with self._lock:
             if (cached := self._cache.get(query)) is not None:
                 self._cache.move_to_end(query)
@@ -407,30 +488,81 @@ class SearchIndex:
         return result
 
     def _search(self, searcher: tantivy.Searcher, query: SearchQuery) -> SearchResult:
-        matching = _matching(searcher, query)
-        facets = self._facet_counter.submit(_facets, searcher, matching)
-        order = query.effective_sort
-        if order == "relevance":
-            found = searcher.search(matching, query.limit, count=True, offset=query.offset, weight_by_field="signal")
-        elif order == "newest":
-            found = searcher.search(matching, query.limit, count=True, offset=query.offset, order_by_field="created")
-        else:
-            direction = tantivy.Order.Asc if order == "price_asc" else tantivy.Order.Desc
-            found = searcher.search(
-                matching, query.limit, count=True, offset=query.offset, order_by_field="price", order=direction
-            )
+        matching = _matching(searcher.doc_freq, query)
+        facets = self._facet_counter.submit(_facet_counts, searcher, matching)
+        found = _collect(searcher, matching, query, query.limit, query.offset)
+        relevance = query.effective_sort == "relevance"
         words = [w.word for w in _plans(query)]
-        hits = [
-            _hit(searcher.doc(address), score if order == "relevance" else None, words) for score, address in found.hits
-        ]
-        return SearchResult(total=int(getattr(found, "count", 0) or 0), hits=hits, facets=facets.result())
+        hits = [_hit(searcher.doc(address), key if relevance else None, words) for key, address in found.hits]
+        return SearchResult(total=_count(found), hits=hits, facets=_facets(facets.result()))
+
+    def _search_with(self, searcher: tantivy.Searcher, fresh: PendingFresh, query: SearchQuery) -> SearchResult:
+        """The index's answer without the pending fresh products, merged with the overlay's answer for them.
+
+        Both are ranked by the same rules with the same key (constant scores, the same signal weight; or the sort
+        field's value), so merging by that key gives the page the index would give once it has caught up; each
+        side is asked for everything up to the page's end, and the page is cut after merging.
+        """
+
+        def doc_freq(field: str, value: str) -> int:  # word statistics as if the fresh products were indexed
+            return searcher.doc_freq(field, value) + fresh.searcher.doc_freq(field, value)
+
+        matching = _matching(doc_freq, query)
+        indexed = _without(matching, fresh.pending)
+        overlaid = _without(matching, fresh.expired)
+        facets = self._facet_counter.submit(_facet_counts, searcher, indexed)
+        fresh_facets = _facet_counts(fresh.searcher, overlaid)
+        end = query.offset + query.limit
+        main, extra = _collect(searcher, indexed, query, end, 0), _collect(fresh.searcher, overlaid, query, end, 0)
+        order = query.effective_sort
+        # Python's sort is stable, reversed too: on equal keys the index's hits stay first, as the index orders a
+        # document added later after older ones.
+        merged = sorted(
+            [(key, searcher, address) for key, address in main.hits]
+            + [(key, fresh.searcher, address) for key, address in extra.hits],
+            key=lambda hit: float(hit[0]),
+            reverse=order != "price_asc",
+        )[query.offset : end]
+        words = [w.word for w in _plans(query)]
+        hits = [_hit(s.doc(address), key if order == "relevance" else None, words) for key, s, address in merged]
+        return SearchResult(
+            total=_count(main) + _count(extra), hits=hits, facets=_facets(facets.result(), fresh_facets)
+        )
+
+
+def _collect(
+    searcher: tantivy.Searcher, matching: tantivy.Query, query: SearchQuery, limit: int, offset: int
+) -> tantivy.SearchResult:
+    """The hits of `matching` in the query's order; each hit's first value is its sort key (score or field value)."""
+    order = query.effective_sort
+    if order == "relevance":
+        return searcher.search(matching, limit, count=True, offset=offset, weight_by_field="signal")
+    if order == "newest":
+        return searcher.search(matching, limit, count=True, offset=offset, order_by_field="created")
+    direction = tantivy.Order.Asc if order == "price_asc" else tantivy.Order.Desc
+    return searcher.search(matching, limit, count=True, offset=offset, order_by_field="price", order=direction)
+
+
+def _count(found: tantivy.SearchResult) -> int:
+    return int(getattr(found, "count", 0) or 0)
+
+
+def _without(matching: tantivy.Query, product_ids: Collection[str]) -> tantivy.Query:
+    """`matching` except the documents of these products."""
+    if not product_ids:
+        return matching
+    ids = tantivy.Query.boolean_query([(tantivy.Occur.Should, _term("id", pid)) for pid in sorted(product_ids)])
+    return tantivy.Query.boolean_query([(tantivy.Occur.Must, matching), (tantivy.Occur.MustNot, ids)])
 
 
 def _plans(query: SearchQuery) -> list[WordPlan]:
     return plan_words(_ANALYZER.analyze(query.text or ""))
 
 
-def _matching(searcher: tantivy.Searcher, query: SearchQuery) -> tantivy.Query:
+DocFreq = Callable[[str, str], int]  # how many documents hold a term: what planning a word looks at
+
+
+def _matching(doc_freq: DocFreq, query: SearchQuery) -> tantivy.Query:
     """The query's words (any of them; the score counts how many) or its SKU, within its filters (all of them)."""
     occur = tantivy.Occur
     filters: list[tantivy.Query] = []
@@ -449,8 +581,8 @@ def _matching(searcher: tantivy.Searcher, query: SearchQuery) -> tantivy.Query:
         # The marker has no status, brand, category or price, so any filter leaves it out.
         return filters[0] if len(filters) == 1 else tantivy.Query.boolean_query([(occur.Must, f) for f in filters])
     typed = query.text.strip().lower()
-    sku_typed = searcher.doc_freq("skus", typed) > 0
-    should = [(occur.Should, _word_query(searcher, plan, sku_typed)) for plan in _plans(query)]
+    sku_typed = doc_freq("skus", typed) > 0
+    should = [(occur.Should, _word_query(doc_freq, plan, sku_typed)) for plan in _plans(query)]
     sku = _term("skus", typed)
     should.append((occur.Should, tantivy.Query.const_score_query(sku, SKU_MATCHED)))
     # Filters add nothing to the score: only the words (and the SKU) do.
@@ -464,10 +596,10 @@ def _marker() -> tantivy.Query:
     return _term("id", POSITION_ID)
 
 
-def _word_query(searcher: tantivy.Searcher, plan: WordPlan, sku_typed: bool) -> tantivy.Query:
+def _word_query(doc_freq: DocFreq, plan: WordPlan, sku_typed: bool) -> tantivy.Query:
     """One query word: WORD_MATCHED plus the weight of its best match (the maximum, not the sum)."""
     ways = [_weighted(_term(field, plan.word), "exact", field) for field in TEXT_FIELDS]
-    exact_count = sum(searcher.doc_freq(field, plan.word) for field in PREFIX_FIELDS)
+    exact_count = sum(doc_freq(field, plan.word) for field in PREFIX_FIELDS)
     prefix, typos = ways_to_match(plan, exact_count, sku_typed)
     if prefix:
         # A prefix automaton with no edits: compiling a regular expression instead cost ~4 ms per field.
@@ -490,15 +622,29 @@ def _term(field: str, value: str) -> tantivy.Query:
     return tantivy.Query.term_query(SCHEMA, field, value)
 
 
-def _facets(searcher: tantivy.Searcher, matching: tantivy.Query) -> dict[str, list[dict[str, Any]]]:
-    """Brand and category counts over every match, values differing only in case or accents merged."""
+FacetCounts = dict[str, list[tuple[str, int]]]  # per facet, (value as written, matches)
+
+
+def _facet_counts(searcher: tantivy.Searcher, matching: tantivy.Query) -> FacetCounts:
+    """Brand and category values over every match, as written, with their counts."""
     spec = {name: {"terms": {"field": f"{name}_value", "size": FACET_FETCH}} for name in ("brand", "category")}
     counted = searcher.aggregate(matching, spec)
+    return {
+        name: [(str(b["key"]), int(b["doc_count"])) for b in counted.get(name, {}).get("buckets", [])]
+        for name in ("brand", "category")
+    }
+
+
+def _facets(*counted: FacetCounts) -> dict[str, list[dict[str, Any]]]:
+    """Counts (of the index, and of the overlay) added up, values differing only in case or accents merged."""
     facets: dict[str, list[dict[str, Any]]] = {}
     for name in ("brand", "category"):
+        written: dict[str, int] = {}
+        for counts in counted:
+            for value, count in counts.get(name, []):
+                written[value] = written.get(value, 0) + count
         merged: dict[str, list[Any]] = {}
-        for bucket in counted.get(name, {}).get("buckets", []):
-            value, count = str(bucket["key"]), int(bucket["doc_count"])
+        for value, count in written.items():
             entry = merged.setdefault(fold(value), [value, 0, 0])
             if count > entry[2]:  # the most common spelling names the merged value
                 entry[0], entry[2] = value, count

@@ -4,8 +4,9 @@ import asyncio
 import threading
 
 from catalog_indexer.adapters.metrics import FreshnessMetrics
-from catalog_indexer.adapters.read_model import SearchDocuments
-from catalog_indexer.adapters.search_index import IndexGenerations
+from catalog_indexer.adapters.read_model import FreshNotices, SearchDocuments
+from catalog_indexer.adapters.search_index import FreshOverlay, IndexGenerations, SearchIndex
+from catalog_indexer.service_layer.fresh_products import FreshProducts
 from catalog_indexer.service_layer.index_follower import IndexFollower
 from catalog_indexer.service_layer.indexing import Indexer
 from catalog_indexer.settings import IndexerSettings
@@ -20,6 +21,17 @@ def index_follower(settings: IndexerSettings, documents: SearchDocuments) -> Ind
     return IndexFollower(
         documents, generations, chunk=settings.search_index_chunk, commit_every_s=settings.search_index_commit_s
     )
+
+
+def fresh_products(
+    settings: IndexerSettings,
+    documents: SearchDocuments,
+    notices: FreshNotices,
+    overlay: FreshOverlay,
+    index: SearchIndex,
+) -> FreshProducts:
+    """What keeps a search API process's overlay of fresh products (`overlay`, beside `index`) filled."""
+    return FreshProducts(notices, documents, overlay, index.position, recheck_s=settings.search_fresh_recheck_s)
 
 
 def build(settings: IndexerSettings) -> Processor:

@@ -6,6 +6,9 @@ includes the routers. `catalog-search reindex` rebuilds the index from the read 
 
 import argparse
 import sys
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import uvicorn
 from fastapi import Depends, FastAPI
@@ -17,13 +20,13 @@ from catalog_http.access import PUBLIC, UndecidedAccess, check_decided
 from catalog_http.nul_characters import refuse_nul_characters
 from catalog_http.openapi import complete_openapi
 from catalog_http.problems import install_problem_handlers
-from catalog_indexer.adapters.read_model import SearchDocuments
-from catalog_indexer.adapters.search_index import SearchIndex
+from catalog_indexer.adapters.read_model import FreshNotices, SearchDocuments
+from catalog_indexer.adapters.search_index import FreshOverlay, SearchIndex
 from catalog_indexer.entrypoints import deps, health, search
 from catalog_indexer.entrypoints.access import ACCESS
-from catalog_indexer.entrypoints.bootstrap import index_follower
+from catalog_indexer.entrypoints.bootstrap import fresh_products, index_follower
 from catalog_indexer.settings import IndexerSettings
-from catalog_kit.db import make_engine
+from catalog_kit.db import libpq_conninfo, make_engine
 from catalog_kit.enrichment_requests import EnrichmentRequests
 from catalog_kit.jsonlog import configure_logging
 from catalog_kit.outbox import OutboxWriter
@@ -32,19 +35,35 @@ SOURCE = "/catalog/search"  # the `source` of the enrichment requests a search r
 
 
 def create_app(settings: IndexerSettings, engine: Engine | None = None) -> FastAPI:
+    engine = engine or make_engine(settings.database_url, settings.db_pool_size)
+    overlay = FreshOverlay(settings.search_fresh_max) if settings.search_fresh_max else None
+    index = SearchIndex(settings.search_index_dir, cache_size=settings.search_result_cache, fresh=overlay)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # The overlay's loop, a thread beside the requests: products changed interactively are searchable as soon
+        # as the read model has them, before the index's next commit.
+        stop = threading.Event()
+        if overlay is not None:
+            notices = FreshNotices(libpq_conninfo(settings.database_url))
+            loop = fresh_products(settings, SearchDocuments(engine), notices, overlay, index)
+            follow = threading.Thread(target=loop.run, args=(stop,), name="fresh-products", daemon=True)
+            follow.start()
+        yield
+        stop.set()
+
     app = FastAPI(
         title="Catalog search API",
         version="1.0.0",
         description="Typo-tolerant product search with facets over the search index the indexer keeps.",
         dependencies=[Depends(refuse_nul_characters)],
+        lifespan=lifespan,
     )
-    engine = engine or make_engine(settings.database_url, settings.db_pool_size)
     reports = (
         EnrichmentRequests(sessionmaker(engine), OutboxWriter(SOURCE, settings.public_base_url), "searched")
         if settings.search_report_pending
         else None
     )
-    index = SearchIndex(settings.search_index_dir, cache_size=settings.search_result_cache)
     deps.install(app, deps.Wiring(settings, engine, index, reports))
     app.add_middleware(metrics.RequestMetrics, service="search-api")
     install_problem_handlers(app)

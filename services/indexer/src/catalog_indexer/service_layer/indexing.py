@@ -18,9 +18,10 @@ log = logging.getLogger("catalog_indexer")
 
 
 class SearchDocumentParts(Protocol):
-    """The search read model, written a batch of document parts at a time."""
+    """The search read model, written a batch of document parts at a time; the products in `announce` that the
+    batch changed are announced to the search API processes when it commits (their fresh-product overlay)."""
 
-    def apply_many(self, parts: Sequence[DocumentPart]) -> int: ...
+    def apply_many(self, parts: Sequence[DocumentPart], announce: Sequence[str] = ()) -> int: ...
 
 
 class IndexingObserver(Protocol):
@@ -53,7 +54,7 @@ class Indexer:
             return
         interactive = [part.product_id for event, part in carried if event.lane is Lane.INTERACTIVE]
         # apply_many folds the parts per product and kind itself: any mix of versions applies as one by one would.
-        changed = await asyncio.to_thread(self.documents.apply_many, parts)
+        changed = await asyncio.to_thread(self.documents.apply_many, parts, interactive)
         if self.observer is not None:
             self.observer.committed([event for event in events if event.type in INDEXED_TYPES])
         if changed and self.on_changed is not None:
