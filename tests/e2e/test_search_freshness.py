@@ -97,6 +97,31 @@ def test_searchable_within_a_second_while_enrichment_is_down(
     wait_until(all_enriched, timeout=90, interval=0.5)
 
 
+def test_a_shoppers_product_is_searchable_while_the_index_is_not_updated(
+    running_system: System, http: httpx.Client, search: httpx.Client
+) -> None:
+    # The indexer keeps writing the read model but no longer the index: only the search API's overlay can answer.
+    running_system.restart("indexer", SEARCH_INDEX_FOLLOW="false")
+    token = f"o{uuid.uuid4().hex[:12]}"
+    try:
+        product = new_product(http, token)
+        wait_until(lambda: [h for h in hits(search, token) if h["id"] == product["id"]], timeout=60)
+        updated = http.patch(
+            f"/products/{product['id']}", json={"name": f"Merino wool sweater {token}"}, headers={"If-Match": '"1"'}
+        )
+        assert updated.status_code == 200, updated.text
+        renamed = wait_until(
+            lambda: (found := hits(search, token)) and found[0]["name"].startswith("Merino") and found, timeout=60
+        )
+        assert [h["id"] for h in renamed] == [product["id"]]  # one hit: the overlay's, not the index's too
+        assert search.get("/readyz").json()["fresh"] >= 1
+    finally:
+        running_system.restart("indexer")
+    # The follower catches up; the overlay lets go and the index answers the same.
+    wait_until(lambda: search.get("/readyz").json()["fresh"] == 0, timeout=90, interval=0.5)
+    assert [h["name"] for h in hits(search, token)] == [f"Merino wool sweater {token}"]
+
+
 def test_an_update_during_slow_enrichment_ends_with_the_new_version_enriched(
     running_system: System, http: httpx.Client, search: httpx.Client
 ) -> None:

@@ -469,6 +469,11 @@ class SearchIndex:
         """The highest read-model change number the loaded commit has applied."""
         return self._latest()[2]
 
+    def fresh_pending(self) -> int:
+        """How many fresh products the overlay answers for now (those the loaded commit has not caught up with)."""
+        pending = self.fresh.pending(self.position()) if self.fresh is not None else None
+        return 0 if pending is None else len(pending.pending)
+
     def search(self, query: SearchQuery) -> SearchResult:
         searcher, commit, position = self._latest()
         # Fresh products the index has not caught up with yet are answered from the overlay: results then depend on
