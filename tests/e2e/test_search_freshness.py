@@ -120,6 +120,8 @@ def test_a_shoppers_product_is_searchable_while_the_index_is_not_updated(
     # The follower catches up; the overlay lets go and the index answers the same.
     wait_until(lambda: search.get("/readyz").json()["fresh"] == 0, timeout=90, interval=0.5)
     assert [h["name"] for h in hits(search, token)] == [f"Merino wool sweater {token}"]
+    # Left enriched, so no request for it is still queued in the enricher when the next test starts.
+    wait_until(lambda: hits(search, token)[0]["enrichment_status"] == "complete", timeout=90, interval=0.5)
 
 
 def test_an_update_during_slow_enrichment_ends_with_the_new_version_enriched(
