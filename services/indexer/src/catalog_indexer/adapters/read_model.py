@@ -2,6 +2,7 @@
 
 import contextlib
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -281,5 +282,9 @@ class FreshNotices:
                 conn.close()
 
 
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _ids(payload: str) -> Iterator[str]:
-    return (pid for pid in payload.split(",") if pid)
+    # Anyone with access to the database may notify on the channel: only product ids are taken from it.
+    return (pid for pid in payload.split(",") if _UUID.fullmatch(pid))
