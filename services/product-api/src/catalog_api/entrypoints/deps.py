@@ -37,6 +37,7 @@ from catalog_api.entrypoints.auth import (
 )
 from catalog_api.entrypoints.console_session import COOKIE, ConsoleSessions, same_origin, session_principal
 from catalog_api.entrypoints.problems import Problem
+from catalog_api.service_layer.enrichment_attention import ViewedProducts
 from catalog_api.service_layer.import_progress import StreamSlots
 from catalog_api.service_layer.imports import ImportRequests
 from catalog_api.settings import ApiSettings
@@ -44,7 +45,6 @@ from catalog_core.service_layer.catalog import ProductCatalog
 from catalog_http.access import PUBLIC
 from catalog_http.bounds import at_most
 from catalog_http.wiring import install_wiring, wiring_of
-from catalog_kit.enrichment_requests import EnrichmentRequests
 from catalog_kit.envelope import valid_traceparent
 from catalog_kit.object_store import ObjectStore
 from catalog_kit.outbox import OutboxWriter
@@ -65,7 +65,7 @@ class Wiring:
     staging: ObjectStore
     console: ConsoleSessions = field(default_factory=lambda: ConsoleSessions(secrets.token_urlsafe(32), 8 * 3600))
     streams: StreamSlots = field(default_factory=lambda: StreamSlots(100))
-    attention: EnrichmentRequests | None = None  # None: product views report nothing to the enricher
+    attention: ViewedProducts | None = None  # None: product views report nothing to the enricher
 
 
 def install(app: FastAPI, wiring: Wiring) -> None:
@@ -89,7 +89,7 @@ async def get_outbox(request: Request) -> OutboxWriter:
     return _wiring(request).outbox
 
 
-async def get_attention(request: Request) -> EnrichmentRequests | None:
+async def get_attention(request: Request) -> ViewedProducts | None:
     """Where a product view notes a product whose enrichment waits."""
     return _wiring(request).attention
 
@@ -113,7 +113,7 @@ async def get_stream_slots(request: Request) -> StreamSlots:
 Settings = Annotated[ApiSettings, Depends(get_settings)]
 Sessions = Annotated[sessionmaker[Session], Depends(get_sessions)]
 Outbox = Annotated[OutboxWriter, Depends(get_outbox)]
-Attention = Annotated[EnrichmentRequests | None, Depends(get_attention)]
+Attention = Annotated[ViewedProducts | None, Depends(get_attention)]
 Store = Annotated[ObjectStore, Depends(get_object_store)]
 Staging = Annotated[ObjectStore, Depends(get_staging)]
 ConsoleSessionsDep = Annotated[ConsoleSessions, Depends(get_console_sessions)]

@@ -25,6 +25,7 @@ from catalog_api.entrypoints import (
 )
 from catalog_api.entrypoints.access import ACCESS
 from catalog_api.entrypoints.console_session import ConsoleSessions
+from catalog_api.service_layer.enrichment_attention import ViewedProducts, pending_in
 from catalog_api.service_layer.import_progress import StreamSlots
 from catalog_api.settings import ApiSettings
 from catalog_http import metrics
@@ -74,7 +75,9 @@ def create_app(settings: ApiSettings, sessions: sessionmaker[Session] | None = N
                 settings.console_session_hours * 3600,
             ),
             streams=StreamSlots(settings.import_events_max_streams),
-            attention=EnrichmentRequests(sessions, outbox, "viewed") if settings.views_report_pending else None,
+            attention=ViewedProducts(EnrichmentRequests(sessions, outbox, "viewed"), pending_in(sessions))
+            if settings.views_report_pending
+            else None,
         ),
     )
     app.add_middleware(

@@ -9,10 +9,9 @@ from fastapi import APIRouter, BackgroundTasks, Body, Header, Response
 from fastapi.responses import JSONResponse
 
 from catalog_api.entrypoints.cursors import decode_cursor, encode_cursor
-from catalog_api.entrypoints.deps import Attention, Catalog, DbSession, IdempotencyTtl, PageLimit, Sessions, WriterKey
+from catalog_api.entrypoints.deps import Attention, Catalog, DbSession, IdempotencyTtl, PageLimit, WriterKey
 from catalog_api.entrypoints.problems import Problem
 from catalog_api.service_layer import lineage
-from catalog_api.service_layer.enrichment_attention import report_if_pending
 from catalog_api.service_layer.products import create_product as create
 from catalog_core.domain.model import Product
 from catalog_core.domain.products import ProductDraft
@@ -54,13 +53,12 @@ def get_product(
     product_id: uuid.UUID,
     catalog: Catalog,
     attention: Attention,
-    sessions: Sessions,
     after_response: BackgroundTasks,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     product = catalog.get(product_id)
     if attention is not None:  # someone looks at it now: if its enrichment waits, it jumps the queue
-        after_response.add_task(report_if_pending, attention, sessions, str(product.id), product.version)
+        after_response.add_task(attention.seen, str(product.id), product.version)
     if if_none_match is not None and str(product.version) in etags(if_none_match):
         return Response(status_code=304, headers=etag(product))
     return JSONResponse(product.snapshot(), headers=etag(product))
