@@ -375,6 +375,9 @@ class FreshOverlay:
 def _memory_index(products: Sequence[IndexedProduct]) -> tantivy.Searcher:
     index = tantivy.Index(SCHEMA)  # in memory: nothing written to disk, nothing synced
     index.register_tokenizer(FOLDED, _ANALYZER)
+    # Reloaded right below: under the default policy the reload waited for the reader's own watcher, up to 100 ms in
+    # more than one build in ten (a one-product build: p90 106 ms; manual: p90 10 ms, max 11 ms).
+    index.config_reader(reload_policy="manual")
     writer = index.writer(heap_size=15_000_000, num_threads=1)  # the engine's smallest heap
     for product in products:
         writer.add_document(product_document(product))
