@@ -21,11 +21,13 @@ def db(fresh_database: str) -> Iterator[sessionmaker[Session]]:
 
 def test_two_instances_run_a_due_job_once(db: sessionmaker[Session]) -> None:
     runs: list[str] = []
+    idle: asyncio.Event | None = None  # set when an instance's tick ran nothing
 
     def job(instance: str) -> ScheduledJob:
         async def run() -> Outcome:
             runs.append(instance)
-            await asyncio.sleep(0.2)  # both instances tick while this run is in progress
+            assert idle is not None
+            await asyncio.wait_for(idle.wait(), 60)  # the other instance ticks while this run is in progress
             return Outcome(RunResult.OK, f"ran on {instance}")
 
         return run
@@ -38,8 +40,16 @@ def test_two_instances_run_a_due_job_once(db: sessionmaker[Session]) -> None:
     with db() as session, session.begin():  # due now
         session.execute(text("UPDATE schedules SET next_run_at = now() - interval '1 minute' WHERE name = 'nightly'"))
 
+    async def tick(scheduler: Scheduler) -> list[tuple[str, Outcome]]:
+        ran = await scheduler.tick()
+        if not ran and idle is not None:
+            idle.set()
+        return ran
+
     async def both() -> list[list[tuple[str, Outcome]]]:
-        return list(await asyncio.gather(*(s.tick() for s in instances)))
+        nonlocal idle
+        idle = asyncio.Event()
+        return list(await asyncio.gather(*(tick(s) for s in instances)))
 
     ticks = asyncio.run(both())
     assert len(runs) == 1
