@@ -22,13 +22,14 @@ from catalog_stack.services import HEALTH_SERVICES, bin_path
 REPO = Path(__file__).resolve().parents[1]
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 COMMANDS = {
-    "enricher": "catalog-enricher",
-    "indexer": "catalog-indexer",
-    "importer": "catalog-importer",
-    "media": "catalog-media",
-    "outbox-relay": "catalog-relay",
-    "search-api": "catalog-search",
-    "webhooks": "catalog-webhooks",
+    "enricher": ["catalog-enricher"],
+    "indexer": ["catalog-indexer"],
+    "importer": ["catalog-importer"],
+    "media": ["catalog-media"],
+    "outbox-relay": ["catalog-relay"],
+    "search-api": ["catalog-search"],
+    "search-index": ["catalog-search", "follow"],
+    "webhooks": ["catalog-webhooks"],
 }
 
 
@@ -157,7 +158,9 @@ class StackService:
 
     def start(self) -> int:
         """Start it supervised again, as `catalog-stack run` does; returns the supervisor's pid."""
-        return self.process.start_supervised([bin_path(COMMANDS[self.name])], env=self.env, cwd=self.cwd)
+        return self.process.start_supervised(
+            [bin_path(COMMANDS[self.name][0]), *COMMANDS[self.name][1:]], env=self.env, cwd=self.cwd
+        )
 
     def running(self) -> bool:
         return self.process.pid() is not None

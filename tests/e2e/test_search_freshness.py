@@ -18,7 +18,7 @@ from catalog_schemas.topics import DEAD_LETTER_HEADERS, PRODUCT
 from catalog_stack.infra import Endpoints
 from catalog_stream.dead_letters import read
 from tests.conftest import WRITE_KEY, System
-from tests.support import wait_until
+from tests.support import metric, wait_until
 
 AUTH = {"Authorization": f"Bearer {WRITE_KEY}"}
 # A generous deadline, not the promise: how soon a product is searchable is measured by bench/freshness.py.
@@ -102,8 +102,8 @@ def test_searchable_within_a_second_while_enrichment_is_down(
 def test_a_shoppers_product_is_searchable_while_the_index_is_not_updated(
     running_system: System, http: httpx.Client, search: httpx.Client
 ) -> None:
-    # The indexer keeps writing the read model but no longer the index: only the search API's overlay can answer.
-    running_system.restart("indexer", SEARCH_INDEX_FOLLOW="false")
+    # The indexer keeps writing the read model but no one the index: only the search API's overlay can answer.
+    running_system.process("search-index").stop()
     token = f"o{uuid.uuid4().hex[:12]}"
     try:
         product = new_product(http, token)
@@ -117,10 +117,18 @@ def test_a_shoppers_product_is_searchable_while_the_index_is_not_updated(
         )
         assert [h["id"] for h in renamed] == [product["id"]]  # one hit: the overlay's, not the index's too
         assert search.get("/readyz").json()["fresh"] >= 1
+        # The stalled writer shows, in readiness and in metrics, while searches go on.
+        stalled = wait_until(lambda: (ready := search.get("/readyz").json())["behind_s"] >= 1 and ready, timeout=60)
+        assert stalled["lag"] >= 2
+        assert stalled["status"] == "ready"
+        exported = search.get("/metrics").text
+        assert (metric(exported, "catalog_search_index_lag_changes") or 0) >= 2
+        assert (metric(exported, "catalog_search_index_behind_seconds") or 0) >= 1
     finally:
-        running_system.restart("indexer")
+        running_system.restart("search-index")
     # The follower catches up; the overlay lets go and the index answers the same.
     wait_until(lambda: search.get("/readyz").json()["fresh"] == 0, timeout=90, interval=0.5)
+    wait_until(lambda: search.get("/readyz").json()["behind_s"] == 0, timeout=90, interval=0.5)  # nothing waits
     assert [h["name"] for h in hits(search, token)] == [f"Merino wool sweater {token}"]
     # Left enriched, so no request for it is still queued in the enricher when the next test starts.
     wait_until(lambda: hits(search, token)[0]["enrichment_status"] == "complete", timeout=90, interval=0.5)
@@ -168,7 +176,7 @@ def test_an_update_during_slow_enrichment_ends_with_the_new_version_enriched(
         running_system.restart("enricher")
 
 
-def test_killing_the_indexer_and_the_search_api_during_a_burst_loses_no_document(
+def test_killing_the_indexer_the_index_writer_and_the_search_api_during_a_burst_loses_no_document(
     running_system: System, http: httpx.Client, search: httpx.Client
 ) -> None:
     tokens = [f"k{uuid.uuid4().hex[:12]}" for _ in range(150)]
@@ -177,6 +185,8 @@ def test_killing_the_indexer_and_the_search_api_during_a_burst_loses_no_document
     wait_until(lambda: hits(search, tokens[20]), timeout=30)
     running_system.kill("indexer")  # kill -9; its supervisor starts it again, no operator step
     wait_until(lambda: hits(search, tokens[60]), timeout=60)
+    running_system.kill("search-index")  # the index's writer
+    wait_until(lambda: hits(search, tokens[90]), timeout=60)
     running_system.kill("search-api")  # the index's reader: kill -9 too
 
     def found(token: str) -> bool:

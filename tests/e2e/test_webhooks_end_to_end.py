@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from catalog_core.adapters.webhooks import WebhookRepository
 from catalog_core.domain.webhooks import TEST_EVENT, DeliveryState, new_secret
@@ -18,7 +17,7 @@ from catalog_stack.processes import ManagedProcess
 from catalog_stack.services import bin_path
 from catalog_webhooks.domain.signing import verify
 from tests.conftest import ADMIN_KEY, WRITE_KEY, System, free_port
-from tests.support import wait_until
+from tests.support import metric, wait_until
 from tests.webhook_receiver import Received, WebhookReceiver
 
 pytestmark = pytest.mark.e2e
@@ -281,15 +280,6 @@ def test_a_delivery_that_ran_out_of_attempts_is_failed_and_goes_out_when_redeliv
         verify(subscription["secret"], last.headers, last.body)
     finally:
         unsubscribe(running_system, subscription)
-
-
-def metric(text: str, name: str, **labels: str) -> float | None:
-    """One sample of a Prometheus exposition, or None when it is not there."""
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return float(sample.value)
-    return None
 
 
 def test_deliveries_go_out_while_the_broker_is_unreachable(

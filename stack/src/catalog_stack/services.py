@@ -22,6 +22,7 @@ class Service:
     health_url: str | None = None  # waited for at start (the HTTP services)
     health_port: int | None = None  # a processor's /healthz and /readyz
     extra_env: tuple[tuple[str, str], ...] = ()  # what this service alone gets
+    args: tuple[str, ...] = ()  # after the command
 
     @property
     def ready_url(self) -> str | None:
@@ -71,6 +72,8 @@ def platform_services(api_port: int, search_port: int, health_ports: Sequence[in
         ),
         Service("outbox-relay", "catalog-relay", health_port=health["outbox-relay"]),
         Service("indexer", "catalog-indexer", health_port=health["indexer"]),
+        # The search index's one writer, beside the indexer rather than in it (see docs/search-and-enrichment.md).
+        Service("search-index", "catalog-search", args=("follow",)),
         Service("search-api", "catalog-search", f"http://127.0.0.1:{search_port}/readyz"),
         Service("enricher", "catalog-enricher", health_port=health["enricher"]),
         Service("importer", "catalog-importer", health_port=health["importer"]),
@@ -110,7 +113,9 @@ def start_services(
 
 
 def start_service(config: StackConfig, service: Service, env: dict[str, str]) -> None:
-    service_process(config, service.name).start_supervised([bin_path(service.command)], env={**env, **service.env()})
+    service_process(config, service.name).start_supervised(
+        [bin_path(service.command), *service.args], env={**env, **service.env()}
+    )
 
 
 def readiness(service: Service) -> dict[str, Any] | None:

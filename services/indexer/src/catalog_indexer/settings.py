@@ -15,8 +15,8 @@ class IndexerSettings(ProcessorSettings):
     search_index_dir: Path = Field(
         default=Path(".local/search-index"), description="Where the search index lives (its generations)."
     )
-    search_index_follow: bool = Field(
-        default=True, description="This process keeps the search index in step with the read model (its one writer)."
+    search_index_nice: int = Field(
+        default=10, ge=0, le=19, description="How much lower the index writer's CPU priority is than the consumer's."
     )
     search_index_poll_s: float = Field(default=0.1, description="Longest wait for read-model changes between looks.")
     search_index_chunk: int = Field(default=10_000, ge=1, description="Read-model rows per index commit at most.")

@@ -213,6 +213,20 @@ class SearchDocuments:
         with self.engine.connect() as conn:
             return int(conn.execute(text("SELECT coalesce(max(change), 0) FROM search.documents")).scalar_one())
 
+    def behind(self, position: int) -> tuple[int, float]:
+        """The highest change number, and for how long the oldest change above `position` has waited (seconds; 0
+        when there is none): how far an index at `position` is behind, in changes and in time."""
+        with self.engine.connect() as conn:
+            last = int(conn.execute(text("SELECT coalesce(max(change), 0) FROM search.documents")).scalar_one())
+            waited = conn.execute(
+                text(
+                    "SELECT extract(epoch FROM clock_timestamp() - indexed_at) FROM search.documents"
+                    " WHERE change > :position ORDER BY change LIMIT 1"
+                ),
+                {"position": position},
+            ).scalar_one_or_none()
+        return last, max(0.0, float(waited or 0.0))
+
 
 def _changes(rows: Sequence[Any], after: int) -> Changes:
     live = [_product(r) for r in rows if r.core_version > 0 and not r.deleted]

@@ -1,6 +1,7 @@
 """The indexer's composition root: picks the adapters for the settings and wires them into the service layer."""
 
-import asyncio
+import logging
+import os
 import threading
 
 from catalog_indexer.adapters.metrics import FreshnessMetrics
@@ -10,9 +11,11 @@ from catalog_indexer.service_layer.fresh_products import FreshProducts
 from catalog_indexer.service_layer.index_follower import IndexFollower
 from catalog_indexer.service_layer.indexing import Indexer
 from catalog_indexer.settings import IndexerSettings
-from catalog_kit.db import make_engine
+from catalog_kit.db import libpq_conninfo, make_engine
 from catalog_schemas.topics import PRODUCT
 from catalog_stream.processor import Processor
+
+log = logging.getLogger("catalog_indexer.index_follower")
 
 
 def index_follower(settings: IndexerSettings, documents: SearchDocuments) -> IndexFollower:
@@ -35,24 +38,43 @@ def fresh_products(
 
 
 def build(settings: IndexerSettings) -> Processor:
-    """The indexer's stream processor: product events, a partition's batch at a time, go to `Indexer.handle_batch`;
-    beside it, in a thread of its own, the follower that applies the read model's changes to the search index."""
+    """The indexer's stream processor: product events, a partition's batch at a time, go to `Indexer.handle_batch`.
+
+    It writes the read model only; the search index follows the read model in a process of its own
+    (`follow_index`), so index commits never hold up the read model, which the fresh-product overlay answers from.
+    """
     processor = Processor("indexer", settings)
     documents = SearchDocuments(make_engine(settings.database_url, pool_size=3))
-    follower = index_follower(settings, documents) if settings.search_index_follow else None
-    indexer = Indexer(documents, FreshnessMetrics(), on_changed=follower.wake if follower else None)
-    processor.batch_agent(PRODUCT, indexer.handle_batch)
-    if follower is not None:
-        stop = threading.Event()
-        thread = threading.Thread(
-            target=follower.run, args=(stop, settings.search_index_poll_s), name="search-index", daemon=True
-        )
-        thread.start()
-
-        @processor.on_shutdown
-        async def stop_following() -> None:
-            stop.set()
-            follower.wake()
-            await asyncio.to_thread(thread.join, settings.shutdown_grace_s)
-
+    processor.batch_agent(PRODUCT, Indexer(documents, FreshnessMetrics()).handle_batch)
     return processor
+
+
+def follow_index(settings: IndexerSettings, stop: threading.Event) -> None:
+    """Keep the search index in step with the read model until `stop` is set: the index's one writer.
+
+    Runs at a lower CPU priority (`SEARCH_INDEX_NICE`): under a bulk feed the consumer that writes the read model
+    comes first, since fresh products are answered from the read model through the search API's overlay. Products
+    announced as fresh are applied ahead of the bulk changes, for a search API that missed the announcement.
+    """
+    if settings.search_index_nice:
+        os.nice(settings.search_index_nice)
+    engine = make_engine(settings.database_url, pool_size=2)
+    follower = index_follower(settings, SearchDocuments(engine))
+    notices = FreshNotices(libpq_conninfo(settings.database_url))
+
+    def listen() -> None:
+        while not stop.is_set():
+            try:
+                if announced := notices.wait(1.0):
+                    follower.wake(announced)
+            except Exception as exc:  # the database restarting: announcements are missed, following is not
+                log.warning("fresh notices not read", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
+                notices.close()
+                stop.wait(1.0)
+        notices.close()
+
+    threading.Thread(target=listen, name="fresh-notices", daemon=True).start()
+    try:  # the follower looks at `stop` at least every SEARCH_INDEX_POLL_S
+        follower.run(stop, settings.search_index_poll_s)
+    finally:
+        engine.dispose()

@@ -1,10 +1,12 @@
 """The search API (`catalog-search`): answers from the search index; on its own port, default 127.0.0.1:8001.
 
 `create_app` is the composition root: it wires settings, the read model's engine and the index into the app and
-includes the routers. `catalog-search reindex` rebuilds the index from the read model instead of serving.
+includes the routers. `catalog-search follow` is instead the index's one writer, which keeps it in step with the
+read model; `catalog-search reindex` rebuilds the index from the read model.
 """
 
 import argparse
+import signal
 import sys
 import threading
 from collections.abc import AsyncIterator
@@ -22,9 +24,10 @@ from catalog_http.openapi import complete_openapi
 from catalog_http.problems import install_problem_handlers
 from catalog_indexer.adapters.read_model import FreshNotices, SearchDocuments
 from catalog_indexer.adapters.search_index import FreshOverlay, SearchIndex
+from catalog_indexer.adapters.search_metrics import watch_index
 from catalog_indexer.entrypoints import deps, health, search
 from catalog_indexer.entrypoints.access import ACCESS
-from catalog_indexer.entrypoints.bootstrap import fresh_products, index_follower
+from catalog_indexer.entrypoints.bootstrap import follow_index, fresh_products, index_follower
 from catalog_indexer.settings import IndexerSettings
 from catalog_kit.db import libpq_conninfo, make_engine
 from catalog_kit.enrichment_requests import EnrichmentRequests
@@ -65,6 +68,7 @@ def create_app(settings: IndexerSettings, engine: Engine | None = None) -> FastA
         else None
     )
     deps.install(app, deps.Wiring(settings, engine, index, reports))
+    watch_index(lambda: health.index_lag(engine, index))
     app.add_middleware(metrics.RequestMetrics, service="search-api")
     install_problem_handlers(app)
     complete_openapi(app, query_maximums={"limit": settings.search_page_size_max}, access=ACCESS)
@@ -92,14 +96,25 @@ def reindex(settings: IndexerSettings) -> None:
     engine.dispose()
 
 
+def follow(settings: IndexerSettings) -> None:
+    """Write the search index from the read model until SIGTERM or SIGINT."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    follow_index(settings, stop)
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="catalog-search", description="The search API, or a rebuild of its index.")
-    parser.add_argument("command", nargs="?", choices=("serve", "reindex"), default="serve")
+    parser = argparse.ArgumentParser(
+        prog="catalog-search",
+        description="The search API (serve), the search index's writer (follow), or a rebuild of the index (reindex).",
+    )
+    parser.add_argument("command", nargs="?", choices=("serve", "follow", "reindex"), default="serve")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     settings = IndexerSettings()
-    configure_logging("search-api", settings.log_level)
-    if args.command == "reindex":
-        reindex(settings)
+    configure_logging("search-index" if args.command == "follow" else "search-api", settings.log_level)
+    if args.command != "serve":
+        (follow if args.command == "follow" else reindex)(settings)
         return
     uvicorn.run(
         create_app(settings), host=settings.search_host, port=settings.search_port, log_config=None, access_log=False

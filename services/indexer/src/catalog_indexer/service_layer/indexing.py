@@ -2,7 +2,7 @@
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -34,9 +34,6 @@ class IndexingObserver(Protocol):
 class Indexer:
     documents: SearchDocumentParts
     observer: IndexingObserver | None = None
-    # Told after each batch that changed the read model, with the products of its interactive events: the search
-    # index follower looks at once, and puts those products first.
-    on_changed: Callable[[Sequence[str]], None] | None = None
 
     async def handle(self, event: EventEnvelope) -> None:
         """Apply the document part one event carries."""
@@ -57,8 +54,6 @@ class Indexer:
         changed = await asyncio.to_thread(self.documents.apply_many, parts, interactive)
         if self.observer is not None:
             self.observer.committed([event for event in events if event.type in INDEXED_TYPES])
-        if changed and self.on_changed is not None:
-            self.on_changed(interactive)
         log.debug(
             "indexed",
             extra={"events": len(events), "first_event_id": events[0].id, "parts": len(parts), "changed": changed},
