@@ -176,6 +176,8 @@ def test_the_pipeline_heals_itself_after_kills_and_restarts(chaos: Chaos) -> Non
     after("kill -9 relay")
     chaos.kill("indexer")
     after("kill -9 indexer")
+    chaos.kill("search-index")
+    after("kill -9 search index writer")
     chaos.kill("enricher")
     after("kill -9 enricher")
 
@@ -210,6 +212,8 @@ def test_the_pipeline_heals_itself_after_kills_and_restarts(chaos: Chaos) -> Non
     assert len(versions) == len(chaos.created)  # every acknowledged create is stored
     healed_at = time.monotonic()
     wait_until(lambda: not read_model_lagging(chaos.endpoints.database_url, versions), timeout=300, interval=1)
+    # ...and the search index has every change of it (its writer was killed too, and the database restarted).
+    wait_until(lambda: httpx.get(f"{chaos.search_url}/readyz").json().get("lag") == 0, timeout=300, interval=1)
     settings = CatalogSettings(kafka_bootstrap_servers=chaos.endpoints.kafka_bootstrap_servers)
     dead_letters = {p: len(list(read(settings, p, timeout=5))) for p in PROCESSORS}
 

@@ -18,7 +18,8 @@ router = APIRouter(tags=["search"])
 RETRY = {"Retry-After": str(RETRY_AFTER_S)}
 
 
-def search_query(
+# async: it does no I/O, and a sync dependency would cost each request a hand-over to the thread pool and back.
+async def search_query(
     settings: Settings,
     q: Annotated[str | None, Query(max_length=200, description="Words, a phrase in quotes, or a SKU")] = None,
     brand: Annotated[str | None, Query(max_length=100)] = None,
