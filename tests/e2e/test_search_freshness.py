@@ -1,6 +1,7 @@
 """Fast path and slow path through real processes: searchable at once, enriched later, never clobbered."""
 
 import json
+import re
 import threading
 import time
 import uuid
@@ -15,6 +16,7 @@ from catalog_kit.db import libpq_conninfo
 from catalog_kit.envelope import EventEnvelope
 from catalog_kit.settings import CatalogSettings
 from catalog_schemas.topics import DEAD_LETTER_HEADERS, PRODUCT
+from catalog_stack.cli import detail
 from catalog_stack.infra import Endpoints
 from catalog_stream.dead_letters import read
 from tests.conftest import WRITE_KEY, System
@@ -234,3 +236,11 @@ def test_a_poison_event_is_dead_lettered_and_the_partition_moves_on(
     token = f"p{uuid.uuid4().hex[:12]}"
     new_product(http, token)
     wait_until(lambda: hits(search, token), timeout=30)
+
+
+def test_status_shows_how_far_the_search_index_is_behind(running_system: System) -> None:
+    search_api = detail(running_system.service("search-api"), running=True, relay=None)
+    assert search_api.startswith("readiness: ready")
+    assert re.search(r", index lag \d+ changes \(\d+\.\d s\)", search_api), search_api
+    # The writer has no port: status points at where its progress shows.
+    assert "search-api's index lag" in detail(running_system.service("search-index"), running=True, relay=None)

@@ -159,10 +159,14 @@ def detail(service: Service, *, running: bool, relay: RelayFigures | None) -> st
         return broker_lag or ""
     report = readiness(service)
     if report is None:
-        return "readiness: no answer" if service.ready_url else ""
+        if not service.ready_url:  # the search index's writer: its progress is what the search API reports
+            return "no port of its own; its progress: search-api's index lag"
+        return "readiness: no answer"
     if "ready" not in report:  # the HTTP services: their readiness, and what they answered
         samples = scrape(service.metrics_url) if service.metrics_url else None
         figures = "" if samples is None else ", " + HttpFigures.of(samples, service.name).line()
+        if "lag" in report:  # the search API: how far its index is behind the read model
+            figures += f", index lag {report['lag']} changes ({report.get('behind_s', 0):.1f} s)"
         return f"readiness: {report.get('status', report)}{figures}"
     samples = scrape(service.metrics_url) if service.health_port and service.metrics_url else None
     if samples is None:
