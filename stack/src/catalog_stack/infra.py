@@ -37,7 +37,8 @@ class StackConfig:
     @classmethod
     def from_env(cls, root: Path, pg_port: int = 55432, broker_port: int = 19092) -> "StackConfig":
         return cls(
-            root=Path(os.environ.get("CATALOG_STACK_DIR", root)).resolve(),
+            # An empty CATALOG_STACK_DIR means the default, not the current directory (a stack's data in a checkout).
+            root=Path(os.environ.get("CATALOG_STACK_DIR") or root).resolve(),
             pg_port=int(os.environ.get("CATALOG_PG_PORT", pg_port)),
             broker_port=int(os.environ.get("CATALOG_BROKER_PORT", broker_port)),
             mode=os.environ.get("CATALOG_INFRA", "local"),
