@@ -6,6 +6,7 @@ read model; `catalog-search reindex` rebuilds the index from the read model.
 """
 
 import argparse
+import gc
 import signal
 import sys
 import threading
@@ -44,6 +45,11 @@ def create_app(settings: IndexerSettings, engine: Engine | None = None) -> FastA
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # What startup built (modules, the app, its routes and models) lives as long as the process: kept out of
+        # the garbage collector's full passes, which otherwise walk it every time and hold every request up
+        # meanwhile (a 60 ms pause measured with the result cache full).
+        gc.collect()
+        gc.freeze()
         # The overlay's loop, a thread beside the requests: products changed interactively are searchable as soon
         # as the read model has them, before the index's next commit.
         stop = threading.Event()
