@@ -33,6 +33,7 @@ from catalog_http.access import check_decided
 from catalog_http.body_limit import BodySizeLimit
 from catalog_http.nul_characters import refuse_nul_characters
 from catalog_http.openapi import complete_openapi
+from catalog_http.startup import freeze_startup_objects
 from catalog_kit import tracing
 from catalog_kit.db import make_engine, make_session_factory
 from catalog_kit.enrichment_requests import EnrichmentRequests
@@ -119,8 +120,10 @@ def main() -> None:
     tracing.configure("product-api")
     if not settings.env_keys():
         log.info("no API_KEYS: only keys stored with catalog-keys are accepted")
+    app = create_app(settings)
+    freeze_startup_objects()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.api_host,
         port=settings.api_port,
         log_config=None,
