@@ -17,20 +17,16 @@ from sqlalchemy.engine import make_url
 from catalog_kit.db import libpq_conninfo, masked_url
 from catalog_stack.infra import StackConfig
 from catalog_stack.processes import ManagedProcess
-from catalog_stack.services import HEALTH_SERVICES, bin_path
+from catalog_stack.services import HEALTH_SERVICES, bin_path, platform_services
 
 REPO = Path(__file__).resolve().parents[1]
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
-COMMANDS = {
-    "enricher": ["catalog-enricher"],
-    "indexer": ["catalog-indexer"],
-    "importer": ["catalog-importer"],
-    "media": ["catalog-media"],
-    "outbox-relay": ["catalog-relay"],
-    "search-api": ["catalog-search"],
-    "search-index": ["catalog-search", "follow"],
-    "webhooks": ["catalog-webhooks"],
-}
+
+
+def command_of(name: str) -> list[str]:
+    """How `catalog-stack run` starts the service `name` (ports do not change the command)."""
+    [service] = [s for s in platform_services(8000, 8001) if s.name == name]
+    return [bin_path(service.command), *service.args]
 
 
 @dataclass(frozen=True)
@@ -158,9 +154,7 @@ class StackService:
 
     def start(self) -> int:
         """Start it supervised again, as `catalog-stack run` does; returns the supervisor's pid."""
-        return self.process.start_supervised(
-            [bin_path(COMMANDS[self.name][0]), *COMMANDS[self.name][1:]], env=self.env, cwd=self.cwd
-        )
+        return self.process.start_supervised(command_of(self.name), env=self.env, cwd=self.cwd)
 
     def running(self) -> bool:
         return self.process.pid() is not None
